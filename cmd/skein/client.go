@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	// defaultBootstrap is the broker list used when neither --bootstrap nor
+	// SKEIN_BOOTSTRAP is set.
+	defaultBootstrap = "127.0.0.1:9092"
+	// bootstrapEnv names the environment variable that overrides
+	// defaultBootstrap.
+	bootstrapEnv = "SKEIN_BOOTSTRAP"
+)
+
+// clientFlags are the connection flags shared by every command that talks
+// to a cluster.
+type clientFlags struct {
+	// bootstrap is a comma-separated list of host:port seed brokers.
+	bootstrap string
+}
+
+// register adds the connection flags to fs. The default comes from
+// SKEIN_BOOTSTRAP when it is set.
+func (f *clientFlags) register(fs *pflag.FlagSet) {
+	def := os.Getenv(bootstrapEnv)
+	if def == "" {
+		def = defaultBootstrap
+	}
+	fs.StringVar(&f.bootstrap, "bootstrap", def,
+		"comma-separated host:port list of seed brokers (env "+bootstrapEnv+")")
+}
+
+// seeds splits the bootstrap list, dropping empty entries.
+func (f *clientFlags) seeds() ([]string, error) {
+	var seeds []string
+	for s := range strings.SplitSeq(f.bootstrap, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			seeds = append(seeds, s)
+		}
+	}
+	if len(seeds) == 0 {
+		return nil, errors.New("--bootstrap: no brokers given")
+	}
+	return seeds, nil
+}
+
+// newClient builds a kgo client for the seed brokers with opts appended.
+func (f *clientFlags) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	seeds, err := f.seeds()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	return cl, nil
+}
+
+// withBrokerMessage adds the broker's free-form error message, when it sent
+// one, to a Kafka error. kerr errors already render as "NAME: description".
+func withBrokerMessage(err error, msg string) error {
+	if err == nil || msg == "" {
+		return err
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) && msg == ke.Description {
+		return err
+	}
+	return fmt.Errorf("%w (broker: %s)", err, msg)
+}
