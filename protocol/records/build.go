@@ -67,6 +67,12 @@ func AppendBatch(dst []byte, o BatchOptions, recs []Record) ([]byte, error) {
 	if len(recs) > 0 {
 		maxTimestamp += maxDelta
 	}
+	return appendBatchBody(dst, o, int32(len(recs)), maxTimestamp, body)
+}
+
+// appendBatchBody appends a batch whose encoded records are body: count
+// records with offset deltas 0..count-1.
+func appendBatchBody(dst []byte, o BatchOptions, count int32, maxTimestamp int64, body []byte) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, make([]byte, BatchHeaderBytes)...)
 	var err error
@@ -89,13 +95,13 @@ func AppendBatch(dst []byte, o BatchOptions, recs []Record) ([]byte, error) {
 	be.PutUint32(b[partitionLeaderEpochOffset:], uint32(o.PartitionLeaderEpoch))
 	b[magicOffset] = Magic
 	be.PutUint16(b[attributesOffset:], attrs)
-	be.PutUint32(b[lastOffsetDeltaOffset:], uint32(len(recs)-1))
+	be.PutUint32(b[lastOffsetDeltaOffset:], uint32(count-1))
 	be.PutUint64(b[baseTimestampOffset:], uint64(o.BaseTimestamp))
 	be.PutUint64(b[maxTimestampOffset:], uint64(maxTimestamp))
 	be.PutUint64(b[producerIDOffset:], uint64(o.ProducerID))
 	be.PutUint16(b[producerEpochOffset:], uint16(o.ProducerEpoch))
 	be.PutUint32(b[baseSequenceOffset:], uint32(o.BaseSequence))
-	be.PutUint32(b[recordCountOffset:], uint32(len(recs)))
+	be.PutUint32(b[recordCountOffset:], uint32(count))
 	be.PutUint32(b[crcOffset:], BatchCRC(b))
 	return dst, nil
 }

@@ -166,8 +166,11 @@ func Validate(data []byte, lim Limits, scratch *Scratch) (BatchInfo, error) {
 		return BatchInfo{}, err
 	}
 	batch := data[:size]
+	if err := checkBatch(batch, &lim); err != nil {
+		return BatchInfo{}, err
+	}
 	h := parseHeader(batch)
-	if err := checkHeader(batch, &h, &lim); err != nil {
+	if err := checkClientBatch(&h, &lim); err != nil {
 		return BatchInfo{}, err
 	}
 	if scratch == nil {
@@ -252,14 +255,14 @@ func nextBatchSize(b []byte) (int, bool, *Error) {
 	return size, len(b) >= size, nil
 }
 
-// checkHeader applies the batch-level rules: UnifiedLog's (base offset,
-// size, CRC), the codec, then LogValidator.validateBatch's for client
-// appends.
-func checkHeader(batch []byte, h *header, lim *Limits) *Error {
+// checkBatch applies UnifiedLog.analyzeAndValidateRecords' rules (base
+// offset, size, CRC) and the codec check to a framed batch, which holds at
+// least logOverheadBytes+legacyRecordOverheadBytes bytes.
+func checkBatch(batch []byte, lim *Limits) *Error {
 	tp := inPartition(lim.TopicPartition)
-	if h.baseOffset != 0 {
+	if baseOffset := int64(binary.BigEndian.Uint64(batch)); baseOffset != 0 {
 		return newError(kerr.InvalidRecord, "The baseOffset of the record batch in the append to "+
-			lim.TopicPartition+" should be 0, but it is "+itoa(h.baseOffset))
+			lim.TopicPartition+" should be 0, but it is "+itoa(baseOffset))
 	}
 	if len(batch) > lim.maxMessageBytes() {
 		return newError(kerr.MessageTooLarge, "The record batch size in the append to "+lim.TopicPartition+
@@ -274,14 +277,15 @@ func checkHeader(batch []byte, h *header, lim *Limits) *Error {
 		return newError(kerr.CorruptMessage, "Record is corrupt (stored crc = "+itoa(int64(stored))+
 			", computed crc = "+itoa(int64(computed))+")"+tp+".")
 	}
-	if !h.codec().Known() {
-		return newError(kerr.UnsupportedCompressionType, "Unknown compression type id: "+itoa(int64(h.codec())))
+	if codec := Codec(batch[attributesOffset+1] & attrCodecMask); !codec.Known() {
+		return newError(kerr.UnsupportedCompressionType, "Unknown compression type id: "+itoa(int64(codec)))
 	}
-	return checkClientBatch(h, lim, tp)
+	return nil
 }
 
 // checkClientBatch is LogValidator.validateBatch for AppendOrigin.CLIENT.
-func checkClientBatch(h *header, lim *Limits, tp string) *Error {
+func checkClientBatch(h *header, lim *Limits) *Error {
+	tp := inPartition(lim.TopicPartition)
 	rng := "[" + itoa(h.baseOffset) + ", " + itoa(h.lastOffset()) + "]"
 	countFromOffsets := h.lastOffset() - h.baseOffset + 1
 	if countFromOffsets <= 0 {
