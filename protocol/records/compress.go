@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -75,6 +76,7 @@ const (
 // claims. CodecNone copies src.
 func Decompress(codec Codec, dst, src []byte, limit int) ([]byte, error) {
 	dst = dst[:0]
+	limit = max(limit, 0)
 	switch codec {
 	case CodecNone:
 		if len(src) > limit {
@@ -194,7 +196,9 @@ func snappyBlock(dst, src []byte, limit int) ([]byte, error) {
 		return dst, ErrDecompressedTooLarge
 	}
 	if cap(dst)-len(dst) < n {
-		nb := make([]byte, len(dst), len(dst)+n)
+		// Grow geometrically, as xerial input is many small blocks, but
+		// never past the limit.
+		nb := make([]byte, len(dst), min(max(2*cap(dst), len(dst)+n), limit))
 		copy(nb, dst)
 		dst = nb
 	}
@@ -205,13 +209,20 @@ func snappyBlock(dst, src []byte, limit int) ([]byte, error) {
 	return dst[:len(dst)+len(out)], nil
 }
 
-// zstdPools holds, per decompression limit, a pool of zstd decoders built
-// with that limit as their maximum decoded size: zstd decoders are costly to
-// build, and the limit is fixed at construction. Limits come from topic
-// configs, so there are few.
+// zstdPools holds, per decompression limit rounded up to a power of two, a
+// pool of zstd decoders built with that as their maximum decoded size: zstd
+// decoders are costly to build, and the limit is fixed at construction.
+// Rounding keeps the pools few whatever limits callers pass, at the price of
+// decoding up to twice the limit before the exact check. The decoder also
+// refuses frames whose window exceeds its size, hence the floor of
+// zstdLimitMin: small limits must not turn away small frames that declare an
+// ordinary window.
+const zstdLimitMin = 1 << 20
+
 var zstdPools sync.Map // int -> *sync.Pool of *zstd.Decoder
 
 func zstdPool(limit int) *sync.Pool {
+	limit = 1 << bits.Len(uint(max(limit, zstdLimitMin)-1))
 	if p, ok := zstdPools.Load(limit); ok {
 		return p.(*sync.Pool)
 	}
@@ -220,7 +231,7 @@ func zstdPool(limit int) *sync.Pool {
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxMemory(uint64(limit)),
-			zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))),
+			zstd.WithDecoderMaxWindow(uint64(limit)),
 		)
 		if err != nil {
 			// The options above are constants but for limit, which
@@ -342,7 +353,9 @@ func appendXerial(dst, src []byte) []byte {
 	dst = append(dst, xerialMagic...)
 	dst = binary.BigEndian.AppendUint32(dst, 1) // version
 	dst = binary.BigEndian.AppendUint32(dst, 1) // compatible version
-	for len(src) > 0 {
+	// Empty input still gets one (empty) chunk: some readers want more
+	// than the bare header.
+	for first := true; first || len(src) > 0; first = false {
 		chunk := src[:min(len(src), xerialChunkBytes)]
 		src = src[len(chunk):]
 		at := len(dst)
