@@ -231,11 +231,12 @@ func zstdPool(limit int) *sync.Pool {
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxMemory(uint64(limit)),
-			zstd.WithDecoderMaxWindow(uint64(limit)),
+			zstd.WithDecoderMaxWindow(min(uint64(limit), zstd.MaxWindowSize)),
 		)
 		if err != nil {
-			// The options above are constants but for limit, which
-			// is positive; NewReader rejects none of them.
+			// limit is a power of two of at least zstdLimitMin and
+			// the window is clamped to zstd's range, so NewReader
+			// has nothing to reject.
 			panic(fmt.Sprintf("records: zstd.NewReader(limit %d): %v", limit, err))
 		}
 		return d

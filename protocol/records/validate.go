@@ -259,7 +259,6 @@ func nextBatchSize(b []byte) (int, bool, *Error) {
 // offset, size, CRC) and the codec check to a framed batch, which holds at
 // least logOverheadBytes+legacyRecordOverheadBytes bytes.
 func checkBatch(batch []byte, lim *Limits) *Error {
-	tp := inPartition(lim.TopicPartition)
 	if baseOffset := int64(binary.BigEndian.Uint64(batch)); baseOffset != 0 {
 		return newError(kerr.InvalidRecord, "The baseOffset of the record batch in the append to "+
 			lim.TopicPartition+" should be 0, but it is "+itoa(baseOffset))
@@ -271,11 +270,11 @@ func checkBatch(batch []byte, lim *Limits) *Error {
 	}
 	if len(batch) < BatchHeaderBytes {
 		return newError(kerr.CorruptMessage, "Record batch is corrupt (the size "+strconv.Itoa(len(batch))+
-			" is smaller than the minimum allowed overhead 61)"+tp)
+			" is smaller than the minimum allowed overhead 61)"+inPartition(lim.TopicPartition))
 	}
 	if stored, computed := binary.BigEndian.Uint32(batch[crcOffset:]), BatchCRC(batch); stored != computed {
 		return newError(kerr.CorruptMessage, "Record is corrupt (stored crc = "+itoa(int64(stored))+
-			", computed crc = "+itoa(int64(computed))+")"+tp+".")
+			", computed crc = "+itoa(int64(computed))+")"+inPartition(lim.TopicPartition)+".")
 	}
 	if codec := Codec(batch[attributesOffset+1] & attrCodecMask); !codec.Known() {
 		return newError(kerr.UnsupportedCompressionType, "Unknown compression type id: "+itoa(int64(codec)))
@@ -285,27 +284,29 @@ func checkBatch(batch []byte, lim *Limits) *Error {
 
 // checkClientBatch is LogValidator.validateBatch for AppendOrigin.CLIENT.
 func checkClientBatch(h *header, lim *Limits) *Error {
-	tp := inPartition(lim.TopicPartition)
-	rng := "[" + itoa(h.baseOffset) + ", " + itoa(h.lastOffset()) + "]"
 	countFromOffsets := h.lastOffset() - h.baseOffset + 1
 	if countFromOffsets <= 0 {
-		return newError(kerr.InvalidRecord, "Batch has an invalid offset range: "+rng+tp)
+		return newError(kerr.InvalidRecord, "Batch has an invalid offset range: "+offsetRange(h)+inPartition(lim.TopicPartition))
 	}
 	if h.recordCount <= 0 {
-		return newError(kerr.InvalidRecord, "Invalid reported count for record batch: "+itoa(int64(h.recordCount))+tp)
+		return newError(kerr.InvalidRecord, "Invalid reported count for record batch: "+itoa(int64(h.recordCount))+inPartition(lim.TopicPartition))
 	}
 	if countFromOffsets != int64(h.recordCount) {
-		return newError(kerr.InvalidRecord, "Inconsistent batch offset range "+rng+" and count of records "+
-			itoa(int64(h.recordCount))+tp)
+		return newError(kerr.InvalidRecord, "Inconsistent batch offset range "+offsetRange(h)+" and count of records "+
+			itoa(int64(h.recordCount))+inPartition(lim.TopicPartition))
 	}
 	if h.control() && !lim.AllowControl {
-		return newError(kerr.InvalidRecord, "Clients are not allowed to write control records"+tp)
+		return newError(kerr.InvalidRecord, "Clients are not allowed to write control records"+inPartition(lim.TopicPartition))
 	}
 	if h.hasProducerID() && h.baseSequence < 0 {
 		return newError(kerr.InvalidRecord, "Invalid sequence number "+itoa(int64(h.baseSequence))+
-			" in record batch with producerId "+itoa(h.producerID)+tp)
+			" in record batch with producerId "+itoa(h.producerID)+inPartition(lim.TopicPartition))
 	}
 	return nil
+}
+
+func offsetRange(h *header) string {
+	return "[" + itoa(h.baseOffset) + ", " + itoa(h.lastOffset()) + "]"
 }
 
 // checkRecords walks every record: the structure (any fault fails the whole
