@@ -1,0 +1,207 @@
+package config
+
+// Broker config names that Skein's own code reads; every other broker
+// config is reached through its Kafka name.
+const (
+	NodeID                               = "node.id"
+	BrokerID                             = "broker.id"
+	Listeners                            = "listeners"
+	AdvertisedListeners                  = "advertised.listeners"
+	ListenerSecurityProtocolMap          = "listener.security.protocol.map"
+	LogDir                               = "log.dir"
+	LogDirs                              = "log.dirs"
+	NumPartitions                        = "num.partitions"
+	DefaultReplicationFactor             = "default.replication.factor"
+	AutoCreateTopicsEnable               = "auto.create.topics.enable"
+	DeleteTopicEnable                    = "delete.topic.enable"
+	SocketRequestMaxBytes                = "socket.request.max.bytes"
+	SocketSendBufferBytes                = "socket.send.buffer.bytes"
+	SocketReceiveBufferBytes             = "socket.receive.buffer.bytes"
+	ConnectionsMaxIdleMs                 = "connections.max.idle.ms"
+	MaxConnections                       = "max.connections"
+	QueuedMaxRequests                    = "queued.max.requests"
+	NumIOThreads                         = "num.io.threads"
+	NumNetworkThreads                    = "num.network.threads"
+	LogRetentionCheckIntervalMs          = "log.retention.check.interval.ms"
+	LogFlushSchedulerIntervalMs          = "log.flush.scheduler.interval.ms"
+	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
+	FetchMaxBytes                        = "fetch.max.bytes"
+	GroupInitialRebalanceDelayMs         = "group.initial.rebalance.delay.ms"
+	OffsetsTopicNumPartitions            = "offsets.topic.num.partitions"
+	OffsetsTopicReplicationFactor        = "offsets.topic.replication.factor"
+	TransactionStateLogNumPartitions     = "transaction.state.log.num.partitions"
+	TransactionStateLogReplicationFactor = "transaction.state.log.replication.factor"
+	TransactionalIDExpirationMs          = "transactional.id.expiration.ms"
+	ProducerIDExpirationMs               = "producer.id.expiration.ms"
+	BrokerRack                           = "broker.rack"
+	MessageMaxBytes                      = "message.max.bytes"
+	LogRetentionMs                       = "log.retention.ms"
+	LogRetentionMinutes                  = "log.retention.minutes"
+	LogRetentionHours                    = "log.retention.hours"
+)
+
+// maxInt is Java's Integer.MAX_VALUE as text.
+const maxInt = "2147483647"
+
+// defaultSecurityProtocolMap is Kafka's default listener.security.protocol.map.
+const defaultSecurityProtocolMap = "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"
+
+// brokerDefs are the broker configs: first the server-wide ones, then the
+// broker defaults of the topic configs (Kafka's "log.*" synonyms), which are
+// dynamic exactly where Kafka's DynamicLogConfig makes them so (the
+// first-precedence synonym of each topic config; the .hours and .minutes
+// variants are static).
+var brokerDefs = []Def{
+	// Identity and listeners.
+	{Name: NodeID, Type: TypeInt, Default: "1", Validator: AtLeast(0),
+		Doc: "This node's id. Kafka requires it; Skein defaults to 1 for its single-node zero-config mode. broker.id is a synonym and, when both are set, must be equal."},
+	{Name: BrokerID, Type: TypeInt, Default: "1", Validator: AtLeast(0),
+		Doc: "Synonym of node.id, kept for older configuration files."},
+	{Name: BrokerRack, Type: TypeString, NullDefault: true,
+		Doc: "Rack of this broker, reported in Metadata responses."},
+	{Name: Listeners, Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092", Validator: listenersValidator(false),
+		Doc: "Comma-separated NAME://host:port endpoints to bind. Skein's default binds loopback only (Kafka's is PLAINTEXT://:9092); an empty host binds all interfaces."},
+	{Name: AdvertisedListeners, Type: TypeList, NullDefault: true, Validator: listenersValidator(true),
+		Doc: "Endpoints given to clients in Metadata responses, NAME://host:port; when unset, listeners is advertised. 0.0.0.0 is not allowed."},
+	{Name: ListenerSecurityProtocolMap, Type: TypeString, Default: defaultSecurityProtocolMap, Validator: securityProtocolMapValidator,
+		Doc: "Maps each listener name to its security protocol, as NAME:PROTOCOL pairs separated by commas."},
+	{Name: LogDir, Type: TypeList, Default: "./skein-data", Validator: ListOf{},
+		Doc: "Data directory, used when log.dirs is unset. Skein's default is ./skein-data (Kafka's is /tmp/kafka-logs)."},
+	{Name: LogDirs, Type: TypeList, NullDefault: true, Validator: ListOf{},
+		Doc: "Data directory; overrides log.dir. Skein stores all partitions in one directory, so exactly one may be given."},
+
+	// Topic creation.
+	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),
+		Doc: "Partitions of an auto-created topic, and of a created topic that asks for the default (-1)."},
+	{Name: DefaultReplicationFactor, Type: TypeInt, Default: "1",
+		Doc: "Replication factor of an auto-created topic, and of a created topic that asks for the default (-1)."},
+	{Name: AutoCreateTopicsEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Create a topic when a Metadata request names one that does not exist and allows auto-creation."},
+	{Name: DeleteTopicEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Allow DeleteTopics; when false it fails with TOPIC_DELETION_DISABLED."},
+
+	// Network.
+	{Name: SocketRequestMaxBytes, Type: TypeInt, Default: "104857600", Validator: AtLeast(1),
+		Doc: "Largest request accepted, in bytes; a larger size prefix closes the connection."},
+	{Name: SocketSendBufferBytes, Type: TypeInt, Default: "102400",
+		Doc: "SO_SNDBUF of accepted sockets, in bytes; -1 keeps the OS default."},
+	{Name: SocketReceiveBufferBytes, Type: TypeInt, Default: "102400",
+		Doc: "SO_RCVBUF of accepted sockets, in bytes; -1 keeps the OS default."},
+	{Name: ConnectionsMaxIdleMs, Type: TypeLong, Default: "600000",
+		Doc: "Close connections idle for longer than this, in ms."},
+	{Name: MaxConnections, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
+		Doc: "Most client connections open at once; further connections are refused."},
+	{Name: QueuedMaxRequests, Type: TypeInt, Default: "500", Validator: AtLeast(1),
+		Doc: "Requests read ahead per broker before reading from sockets pauses."},
+	{Name: NumIOThreads, Type: TypeInt, Default: "8", Validator: AtLeast(1), Dynamic: true,
+		Doc: "Accepted for compatibility. Skein serves requests on goroutines and has no request thread pool; the value is not used."},
+	{Name: NumNetworkThreads, Type: TypeInt, Default: "3", Validator: AtLeast(1), Dynamic: true,
+		Doc: "Accepted for compatibility. Skein reads each connection on its own goroutine; the value is not used."},
+	{Name: FetchMaxBytes, Type: TypeInt, Default: "57671680", Validator: AtLeast(1024),
+		Doc: "Upper bound on the bytes returned by one Fetch, whatever the request asks for."},
+
+	// Log management.
+	{Name: LogRetentionCheckIntervalMs, Type: TypeLong, Default: "300000", Validator: AtLeast(1),
+		Doc: "How often retention is enforced, in ms."},
+	{Name: LogFlushSchedulerIntervalMs, Type: TypeLong, Default: maxLong,
+		Doc: "How often logs are checked for a due time-based flush, in ms; also the default of flush.ms when log.flush.interval.ms is unset."},
+	{Name: LogFlushOffsetCheckpointIntervalMs, Type: TypeInt, Default: "60000", Validator: AtLeast(0),
+		Doc: "How often the recovery point of each log is persisted, in ms."},
+
+	// Coordinators.
+	{Name: GroupInitialRebalanceDelayMs, Type: TypeInt, Default: "3000",
+		Doc: "How long a new classic group waits for more members before its first rebalance, in ms."},
+	{Name: OffsetsTopicNumPartitions, Type: TypeInt, Default: "50", Validator: AtLeast(1),
+		Doc: "Partitions of __consumer_offsets; fixed once the topic exists."},
+	{Name: OffsetsTopicReplicationFactor, Type: TypeShort, Default: "1", Validator: AtLeast(1),
+		Doc: "Replication factor of __consumer_offsets. Skein defaults to 1 for a single node (Kafka's default is 3)."},
+	{Name: TransactionStateLogNumPartitions, Type: TypeInt, Default: "50", Validator: AtLeast(1),
+		Doc: "Partitions of __transaction_state; fixed once the topic exists."},
+	{Name: TransactionStateLogReplicationFactor, Type: TypeShort, Default: "1", Validator: AtLeast(1),
+		Doc: "Replication factor of __transaction_state. Skein defaults to 1 for a single node (Kafka's default is 3)."},
+	{Name: TransactionalIDExpirationMs, Type: TypeInt, Default: "604800000", Validator: AtLeast(1),
+		Doc: "Time after which an idle transactional id is expired, in ms."},
+	{Name: ProducerIDExpirationMs, Type: TypeInt, Default: "86400000", Validator: AtLeast(1), Dynamic: true,
+		Doc: "Time after a producer id's last write at which its idempotence state is dropped, in ms."},
+
+	// Broker defaults of topic configs.
+	{Name: "log.cleanup.policy", Type: TypeList, Default: CleanupPolicyDelete, Dynamic: true,
+		Validator: ListOf{Values: []string{CleanupPolicyCompact, CleanupPolicyDelete}, AllowEmpty: true},
+		Doc:       "Default of cleanup.policy."},
+	{Name: "compression.type", Type: TypeString, Default: "producer", Validator: compressionTypes, Dynamic: true,
+		Doc: "Default of the topic config compression.type."},
+	{Name: "compression.gzip.level", Type: TypeInt, Default: "-1", Validator: gzipLevel, Dynamic: true,
+		Doc: "Default of the topic config compression.gzip.level."},
+	{Name: "compression.lz4.level", Type: TypeInt, Default: "9", Validator: Between(1, 17), Dynamic: true,
+		Doc: "Default of the topic config compression.lz4.level."},
+	{Name: "compression.zstd.level", Type: TypeInt, Default: "3", Validator: Between(-131072, 22), Dynamic: true,
+		Doc: "Default of the topic config compression.zstd.level."},
+	{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of delete.retention.ms."},
+	{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLong, Validator: AtLeast(1), Dynamic: true,
+		Doc: "Default of max.compaction.lag.ms."},
+	{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", Validator: Between(0, 1), Dynamic: true,
+		Doc: "Default of min.cleanable.dirty.ratio."},
+	{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of min.compaction.lag.ms."},
+	{Name: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, Validator: AtLeast(1), Dynamic: true,
+		Doc: "Default of flush.messages."},
+	{Name: "log.flush.interval.ms", Type: TypeLong, NullDefault: true, Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of flush.ms; when unset, log.flush.scheduler.interval.ms is used."},
+	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of index.interval.bytes."},
+	{Name: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", Validator: AtLeast(4), Dynamic: true,
+		Doc: "Default of segment.index.bytes."},
+	{Name: "log.message.timestamp.after.max.ms", Type: TypeLong, Default: "3600000", Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of message.timestamp.after.max.ms."},
+	{Name: "log.message.timestamp.before.max.ms", Type: TypeLong, Default: maxLong, Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of message.timestamp.before.max.ms."},
+	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", Validator: timestampTypes, Dynamic: true,
+		Doc: "Default of message.timestamp.type."},
+	{Name: "log.preallocate", Type: TypeBoolean, Default: "false", Dynamic: true,
+		Doc: "Default of preallocate."},
+	{Name: "log.retention.bytes", Type: TypeLong, Default: "-1", Dynamic: true,
+		Doc: "Default of retention.bytes."},
+	{Name: LogRetentionMs, Type: TypeLong, NullDefault: true, Dynamic: true,
+		Doc: "Default of retention.ms; when unset, log.retention.minutes, then log.retention.hours, is used. A negative value means no limit."},
+	{Name: LogRetentionMinutes, Type: TypeInt, NullDefault: true,
+		Doc: "Default of retention.ms in minutes, used when log.retention.ms is unset."},
+	{Name: LogRetentionHours, Type: TypeInt, Default: "168",
+		Doc: "Default of retention.ms in hours, used when log.retention.ms and log.retention.minutes are unset."},
+	{Name: "log.roll.hours", Type: TypeInt, Default: "168", Validator: AtLeast(1),
+		Doc: "Default of segment.ms in hours, used when log.roll.ms is unset."},
+	{Name: "log.roll.jitter.hours", Type: TypeInt, Default: "0", Validator: AtLeast(0),
+		Doc: "Default of segment.jitter.ms in hours, used when log.roll.jitter.ms is unset."},
+	{Name: "log.roll.jitter.ms", Type: TypeLong, NullDefault: true, Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of segment.jitter.ms; when unset, log.roll.jitter.hours is used."},
+	{Name: "log.roll.ms", Type: TypeLong, NullDefault: true, Validator: AtLeast(1), Dynamic: true,
+		Doc: "Default of segment.ms; when unset, log.roll.hours is used."},
+	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Validator: AtLeast(1 << 20), Dynamic: true,
+		Doc: "Default of segment.bytes."},
+	{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of file.delete.delay.ms."},
+	{Name: "log.write.caching", Type: TypeBoolean, Default: "false", Dynamic: true,
+		Doc: "Skein. Default of write.caching."},
+	{Name: MessageMaxBytes, Type: TypeInt, Default: "1048588", Validator: AtLeast(0), Dynamic: true,
+		Doc: "Default of max.message.bytes: the largest record batch accepted, in bytes."},
+	{Name: MinInsyncReplicas, Type: TypeInt, Default: "1", Validator: AtLeast(1), Dynamic: true,
+		Doc: "Default of the topic config min.insync.replicas."},
+	{Name: UncleanLeaderElectionEnable, Type: TypeBoolean, Default: "false", Dynamic: true,
+		Doc: "Default of the topic config unclean.leader.election.enable."},
+}
+
+// brokerSynonyms returns the names Kafka lists as synonyms of a broker
+// config, in precedence order (DynamicBrokerConfig.brokerConfigSynonyms).
+func brokerSynonyms(name string) []string {
+	switch name {
+	case "log.roll.ms", "log.roll.hours":
+		return []string{"log.roll.ms", "log.roll.hours"}
+	case "log.roll.jitter.ms", "log.roll.jitter.hours":
+		return []string{"log.roll.jitter.ms", "log.roll.jitter.hours"}
+	case "log.flush.interval.ms":
+		return []string{"log.flush.interval.ms", LogFlushSchedulerIntervalMs}
+	case LogRetentionMs, LogRetentionMinutes, LogRetentionHours:
+		return []string{LogRetentionMs, LogRetentionMinutes, LogRetentionHours}
+	}
+	return []string{name}
+}
