@@ -18,7 +18,6 @@ const (
 	batchLastOffsetDeltaAt = 23
 	batchBaseTimestampAt   = 27
 	batchMaxTimestampAt    = 35
-	batchRecordCountAt     = 57
 
 	// batchHeaderBytes is the size of the fixed v2 header; records follow.
 	batchHeaderBytes = 61
@@ -55,8 +54,6 @@ func batchLastOffsetDelta(b []byte) int32 {
 func batchMaxTimestamp(b []byte) int64 {
 	return int64(binary.BigEndian.Uint64(b[batchMaxTimestampAt:]))
 }
-
-func batchRecordCount(b []byte) int32 { return int32(binary.BigEndian.Uint32(b[batchRecordCountAt:])) }
 
 func setBatchBaseOffset(b []byte, off int64) {
 	binary.BigEndian.PutUint64(b[batchBaseOffsetAt:], uint64(off))
@@ -105,7 +102,6 @@ type batchInfo struct {
 	size         int64
 	maxTimestamp int64
 	leaderEpoch  int32
-	records      int64
 }
 
 // parseBatches validates buf as complete v2 batches (header and CRC) and
@@ -141,7 +137,6 @@ func parseBatches(buf []byte, assignFrom, minBase int64, infos []batchInfo) ([]b
 			size:         size,
 			maxTimestamp: batchMaxTimestamp(b),
 			leaderEpoch:  batchLeaderEpoch(b),
-			records:      int64(batchRecordCount(b)),
 		}
 		info.lastOffset = info.baseOffset + int64(batchLastOffsetDelta(b))
 		infos = append(infos, info)

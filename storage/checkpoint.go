@@ -22,8 +22,8 @@ const (
 	logSuffix            = ".log"
 	offsetIndexSuffix    = ".index"
 	timeIndexSuffix      = ".timeindex"
-	checkpointVersion    = 0
-	cleanShutdownVersion = 0
+	checkpointVersion    = FormatVersion
+	cleanShutdownVersion = FormatVersion
 )
 
 // writeCheckpoint durably replaces dir/name with data: it writes a temp

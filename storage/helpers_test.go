@@ -35,7 +35,7 @@ func makeBatch(t testing.TB, s spec, fill byte) []byte {
 	var rec []byte
 	for i := 0; i < s.records; i++ {
 		rec = rec[:0]
-		rec = append(rec, 0)                   // attributes
+		rec = append(rec, 0)                     // attributes
 		rec = binary.AppendVarint(rec, int64(i)) // timestampDelta
 		rec = binary.AppendVarint(rec, int64(i)) // offsetDelta
 		rec = binary.AppendVarint(rec, -1)       // key length (null)

@@ -80,6 +80,12 @@ type Log struct {
 
 	// stats counts recovery work done by Open, for logs and tests.
 	stats recoveryStats
+	// syncRounds counts fsync rounds (group commits).
+	syncRounds atomic.Int64
+	// beforeFsync, if set, runs at the start of every fsync round; an
+	// error it returns is treated as an fsync failure. Tests use it to
+	// hold a round open and to inject failures.
+	beforeFsync func() error
 }
 
 // recoveryStats describes what Open did.

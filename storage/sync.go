@@ -89,6 +89,12 @@ func (l *Log) syncLocked() error {
 	if target <= l.syncedEnd.Load() && len(sealed) == 0 && dirGen == l.dirGenSynced {
 		return nil
 	}
+	l.syncRounds.Add(1)
+	if l.beforeFsync != nil {
+		if err := l.beforeFsync(); err != nil {
+			return l.fail(fmt.Errorf("fsync: %w", err))
+		}
+	}
 	for _, s := range sealed {
 		if err := fdatasync(s.file); err != nil {
 			return l.fail(fmt.Errorf("segment %d: fsync: %w", s.baseOffset, err))
