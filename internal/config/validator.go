@@ -8,9 +8,14 @@ import (
 	"strings"
 )
 
-// ErrInvalidConfig classifies every validation error from this package. The
+// ErrInvalidConfig classifies the validation errors of this package. The
 // broker maps it to Kafka's INVALID_CONFIG (40).
 var ErrInvalidConfig = errors.New("invalid config")
+
+// ErrInvalidRequest classifies the errors Kafka reports as INVALID_REQUEST
+// (42) rather than INVALID_CONFIG: a malformed IncrementalAlterConfigs
+// resource (repeated names, a null value, an unknown operation).
+var ErrInvalidRequest = errors.New("invalid request")
 
 // Error is a validation error. Its text is Kafka's message, so it can be
 // returned to clients verbatim as the ErrorMessage of a response.
@@ -20,12 +25,21 @@ type Error struct {
 	Name string
 	// Message is the full, Kafka-worded message.
 	Message string
+	// Request marks an INVALID_REQUEST error; the others are
+	// INVALID_CONFIG.
+	Request bool
 }
 
 func (e *Error) Error() string { return e.Message }
 
-// Is reports whether target is ErrInvalidConfig.
-func (e *Error) Is(target error) bool { return target == ErrInvalidConfig }
+// Is reports whether target is the error's class, ErrInvalidConfig or
+// ErrInvalidRequest.
+func (e *Error) Is(target error) bool {
+	if e.Request {
+		return target == ErrInvalidRequest
+	}
+	return target == ErrInvalidConfig
+}
 
 // invalidValue builds Kafka's ConfigException(name, value, message) text:
 // "Invalid value <value> for configuration <name>: <message>".
