@@ -297,3 +297,38 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %q", out.String())
 	}
 }
+
+// TestBenchCommands runs each bench subcommand briefly through the CLI and
+// checks that stdout is exactly one JSON result line with the expected
+// workload and record count, and that the topic is created on demand.
+func TestBenchCommands(t *testing.T) {
+	bs := newCluster(t)
+	for _, tc := range []struct {
+		args     []string
+		workload string
+		records  float64
+	}{
+		{[]string{"bench", "produce", "--records", "300", "--warmup", "10ms", "--record-size", "64", "--partitions", "2", "--producers", "2", "--compression", "lz4", "--acks", "1"}, "produce", 300},
+		{[]string{"bench", "consume", "--records", "300"}, "consume", 300},
+		{[]string{"bench", "e2e", "--topic", "lat", "--rate", "5000", "--records", "100", "--warmup", "10ms", "--record-size", "16"}, "e2e", 100},
+	} {
+		out, errOut, err := cli(t, bs, "", append(tc.args, "--progress", "0")...)
+		if err != nil {
+			t.Fatalf("%v: %v\nstderr: %s", tc.args, err, errOut)
+		}
+		var res map[string]any
+		if strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &res) != nil {
+			t.Fatalf("%v: stdout is not one JSON line: %q", tc.args, out)
+		}
+		if res["workload"] != tc.workload || res["records"] != tc.records {
+			t.Fatalf("%v: result %v", tc.args, res)
+		}
+	}
+	out := mustCLI(t, bs, "", "topic", "list")
+	if !regexpMatch(out, `(?m)^skein-bench\s+2\s`) || !regexpMatch(out, `(?m)^lat\s+6\s`) {
+		t.Fatalf("bench topics:\n%s", out)
+	}
+	if _, errOut, err := cli(t, bs, "", "bench", "e2e", "--record-size", "4", "--records", "1"); err == nil {
+		t.Fatalf("e2e with 4-byte records: want error, stderr %q", errOut)
+	}
+}

@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 		newTopicCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
+		newBenchCmd(),
 		// serve is registered in serve.go
 	)
 	return root
