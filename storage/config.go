@@ -14,9 +14,12 @@ type Config struct {
 	// not exceed math.MaxInt32. Default 1 GiB.
 	SegmentBytes int64
 
-	// SegmentMs rolls the active segment once its first batch's
-	// maxTimestamp (or its creation time, if the batch carries no
-	// timestamp) is this old (segment.ms). Default 7 days.
+	// SegmentMs rolls the active segment once it is this old
+	// (segment.ms), measured with the log's clock from the segment's
+	// creation. Kafka measures from the first batch's timestamp, which
+	// makes a producer with old timestamps roll a segment per append; the
+	// creation time is not stored, so after Open the active segment's
+	// age counts from its first batch's timestamp. Default 7 days.
 	SegmentMs time.Duration
 
 	// SegmentJitter subtracts a per-segment, deterministic amount in

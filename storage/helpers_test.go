@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -168,4 +169,47 @@ func checkFor(t testing.TB, total, poll time.Duration, cond func() error) {
 		}
 		time.Sleep(poll)
 	}
+}
+
+// crash stops l the way a killed process would: files are closed without
+// the final fsync, index writes or clean-shutdown marker. Written data
+// stays in the page cache, as after kill -9.
+func crash(t testing.TB, l *Log) {
+	t.Helper()
+	l.closed.Store(true)
+	l.appendMu.Lock()
+	l.appendMu.Unlock() //nolint:staticcheck // barrier, as in Close
+	l.bg.Wait()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.closeFiles(); err != nil {
+		t.Fatalf("crash: close files: %v", err)
+	}
+}
+
+// segmentFiles returns the base offsets of the .log files in dir.
+func segmentFiles(t testing.TB, dir string) []int64 {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bases []int64
+	for _, e := range ents {
+		if b, ok := parseSegmentName(e.Name(), logSuffix); ok {
+			bases = append(bases, b)
+		}
+	}
+	return bases
+}
+
+func lastSegmentPath(t testing.TB, dir string) string {
+	t.Helper()
+	bases := segmentFiles(t, dir)
+	if len(bases) == 0 {
+		t.Fatal("no segments")
+	}
+	return segmentPrefix(dir, bases[len(bases)-1]) + logSuffix
 }

@@ -42,9 +42,10 @@ type segment struct {
 	// it.
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
-	// rollTimestamp (ms) is what segment.ms is measured from: the first
-	// batch's maxTimestamp, or the creation (or file modification) time
-	// when the segment is empty or the batch carries none.
+	// rollTimestamp (ms) is what segment.ms is measured from: the log
+	// clock when the segment was created. A segment loaded by Open uses its
+	// first batch's maxTimestamp (or the file's modification time if it
+	// has none), since the creation time is not stored.
 	rollTimestamp int64
 	// modTimestamp (ms) is the file's modification time when loaded, used
 	// by time retention when no batch carries a timestamp.
@@ -93,9 +94,6 @@ func createSegment(dir string, base, nowMs int64) (*segment, error) {
 // an offset index entry (and the time index its running maximum) when more
 // than interval bytes were appended since the last entry.
 func (s *segment) indexBatch(base, last, position, size, maxTs int64, interval int) {
-	if s.size == 0 && maxTs >= 0 {
-		s.rollTimestamp = maxTs
-	}
 	if maxTs > s.maxTimestamp {
 		s.maxTimestamp, s.offsetOfMaxTimestamp = maxTs, base
 	}
@@ -244,6 +242,9 @@ func (s *segment) scanSegment(fileSize int64, interval int, onBatch func(base in
 		if want := binary.BigEndian.Uint32(hdr[batchCRCAt:]); crc != want {
 			res.reason = fmt.Sprintf("crc %#08x, header says %#08x", crc, want)
 			break
+		}
+		if ts := batchMaxTimestamp(hdr[:]); pos == 0 && ts >= 0 {
+			s.rollTimestamp = ts
 		}
 		s.indexBatch(base, last, pos, size, batchMaxTimestamp(hdr[:]), interval)
 		if onBatch != nil {
