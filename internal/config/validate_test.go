@@ -144,7 +144,7 @@ func TestValidateBroker(t *testing.T) {
 	}{
 		{nil, ""},
 		{map[string]string{"node.id": "2", "log.dirs": "/var/lib/skein", "log.retention.hours": "1",
-			"listeners": "PLAINTEXT://:9092,INTERNAL://10.0.0.1:9093",
+			"listeners":                      "PLAINTEXT://:9092,INTERNAL://10.0.0.1:9093",
 			"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
 			"advertised.listeners":           "PLAINTEXT://broker.example:9092"}, ""},
 		{map[string]string{"log.retention.hour": "1"}, "Unknown broker config name: log.retention.hour (did you mean log.retention.hours?)"},
