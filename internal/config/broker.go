@@ -26,6 +26,7 @@ const (
 	LogFlushSchedulerIntervalMs          = "log.flush.scheduler.interval.ms"
 	LogFlushOffsetCheckpointIntervalMs   = "log.flush.offset.checkpoint.interval.ms"
 	FetchMaxBytes                        = "fetch.max.bytes"
+	MaxIncrementalFetchSessionCacheSlots = "max.incremental.fetch.session.cache.slots"
 	GroupInitialRebalanceDelayMs         = "group.initial.rebalance.delay.ms"
 	OffsetsTopicNumPartitions            = "offsets.topic.num.partitions"
 	OffsetsTopicReplicationFactor        = "offsets.topic.replication.factor"
@@ -99,6 +100,8 @@ var brokerDefs = []Def{
 		Doc: "Accepted for compatibility. Skein reads each connection on its own goroutine; the value is not used."},
 	{Name: FetchMaxBytes, Type: TypeInt, Default: "57671680", Validator: AtLeast(1024),
 		Doc: "Upper bound on the bytes returned by one Fetch, whatever the request asks for."},
+	{Name: MaxIncrementalFetchSessionCacheSlots, Type: TypeInt, Default: "1000", Validator: AtLeast(0),
+		Doc: "How many incremental fetch sessions (KIP-227) the broker keeps; 0 turns sessions off."},
 
 	// Log management.
 	{Name: LogRetentionCheckIntervalMs, Type: TypeLong, Default: "300000", Validator: AtLeast(1),
@@ -123,6 +126,28 @@ var brokerDefs = []Def{
 		Doc: "Time after which an idle transactional id is expired, in ms."},
 	{Name: ProducerIDExpirationMs, Type: TypeInt, Default: "86400000", Validator: AtLeast(1), Dynamic: true,
 		Doc: "Time after a producer id's last write at which its idempotence state is dropped, in ms."},
+
+	// Settings of Kafka's stock KRaft server.properties that have no
+	// counterpart in Skein. They are accepted so that the file works
+	// unchanged, and reported by DescribeConfigs as Kafka does.
+	{Name: "process.roles", Type: TypeList, Default: "", Validator: ListOf{Values: []string{"broker", "controller"}, AllowEmpty: true},
+		Doc: "Accepted for compatibility. Every Skein node is both broker and controller; the value is not used."},
+	{Name: "controller.quorum.voters", Type: TypeList, Default: "",
+		Doc: "Accepted for compatibility. Skein's metadata quorum is not configured through Kafka's controller settings; the value is not used."},
+	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "",
+		Doc: "Accepted for compatibility. Skein's metadata quorum is not configured through Kafka's controller settings; the value is not used."},
+	{Name: "controller.listener.names", Type: TypeList, NullDefault: true,
+		Doc: "Accepted for compatibility: names of Kafka's controller listeners. Skein has no separate controller protocol."},
+	{Name: "inter.broker.listener.name", Type: TypeString, NullDefault: true,
+		Doc: "Listener used between brokers; when unset, the PLAINTEXT listener."},
+	{Name: "num.recovery.threads.per.data.dir", Type: TypeInt, Default: "2", Validator: AtLeast(1), Dynamic: true,
+		Doc: "Accepted for compatibility. Skein does not size log recovery by a thread count; the value is not used."},
+	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Validator: AtLeast(1),
+		Doc: "min.insync.replicas of __transaction_state. Skein defaults to 1 for a single node (Kafka's default is 2)."},
+	{Name: "share.coordinator.state.topic.replication.factor", Type: TypeShort, Default: "1", Validator: AtLeast(1),
+		Doc: "Accepted for compatibility. Skein does not implement share groups; the value is not used."},
+	{Name: "share.coordinator.state.topic.min.isr", Type: TypeShort, Default: "1", Validator: AtLeast(1),
+		Doc: "Accepted for compatibility. Skein does not implement share groups; the value is not used."},
 
 	// Broker defaults of topic configs.
 	{Name: "log.cleanup.policy", Type: TypeList, Default: CleanupPolicyDelete, Dynamic: true,
@@ -188,6 +213,17 @@ var brokerDefs = []Def{
 		Doc: "Default of the topic config min.insync.replicas."},
 	{Name: UncleanLeaderElectionEnable, Type: TypeBoolean, Default: "false", Dynamic: true,
 		Doc: "Default of the topic config unclean.leader.election.enable."},
+}
+
+// removedBroker explains broker configs that Kafka 4.0 removed, for the
+// "Unknown broker config name" error.
+var removedBroker = map[string]string{
+	"zookeeper.connect":                       "ZooKeeper mode was removed in Kafka 4.0 and Skein does not use ZooKeeper",
+	"zookeeper.connection.timeout.ms":         "ZooKeeper mode was removed in Kafka 4.0 and Skein does not use ZooKeeper",
+	"zookeeper.session.timeout.ms":            "ZooKeeper mode was removed in Kafka 4.0 and Skein does not use ZooKeeper",
+	"log.message.format.version":              "removed in Kafka 4.0; record batches are always format v2",
+	"log.message.timestamp.difference.max.ms": "removed in Kafka 4.0; use log.message.timestamp.before.max.ms and log.message.timestamp.after.max.ms",
+	"log.message.downconversion.enable":       "removed in Kafka 4.0",
 }
 
 // brokerSynonyms returns the names Kafka lists as synonyms of a broker

@@ -65,7 +65,9 @@ func ValidateBroker(values map[string]string) error {
 // unknownBroker reports a name that is not a broker config.
 func unknownBroker(name string) *Error {
 	msg := "Unknown broker config name: " + name
-	if _, isTopic := topicByName[name]; isTopic {
+	if why, ok := removedBroker[name]; ok {
+		msg += " (" + why + ")"
+	} else if _, isTopic := topicByName[name]; isTopic {
 		if syn, ok := TopicSynonym(name); ok && syn != name {
 			msg += " (" + name + " is a topic config; its broker default is " + syn + ")"
 		}
