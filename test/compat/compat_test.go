@@ -128,6 +128,9 @@ func startBroker() (*broker, error) {
 			return b, nil
 		}
 		lastErr = err
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
 	}
 	os.RemoveAll(tmp)
 	return nil, lastErr
