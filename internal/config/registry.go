@@ -43,7 +43,8 @@ func init() {
 	}
 }
 
-// TopicDefs returns the topic configs, sorted by name.
+// TopicDefs returns the topic configs, sorted by name. The Defs are copies;
+// changing them does not change the registry.
 func TopicDefs() []Def { return sortedCopy(topicDefs) }
 
 // BrokerDefs returns the broker configs, sorted by name.
@@ -51,6 +52,9 @@ func BrokerDefs() []Def { return sortedCopy(brokerDefs) }
 
 func sortedCopy(defs []Def) []Def {
 	out := slices.Clone(defs)
+	for i := range out {
+		out[i].ServerDefaults = slices.Clone(out[i].ServerDefaults)
+	}
 	slices.SortFunc(out, func(a, b Def) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -61,7 +65,9 @@ func LookupTopic(name string) (Def, bool) {
 	if !ok {
 		return Def{}, false
 	}
-	return *d, true
+	c := *d
+	c.ServerDefaults = slices.Clone(d.ServerDefaults)
+	return c, true
 }
 
 // LookupBroker returns the broker config called name.
