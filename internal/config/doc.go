@@ -38,6 +38,9 @@
 //   - Every value a Resolver holds has passed validation, so the typed getters
 //     on a View cannot fail on user input; they panic only on a programming
 //     error (an unregistered name or a getter of the wrong type).
-//   - Every validation error wraps ErrInvalidConfig, which the broker maps to
-//     Kafka's INVALID_CONFIG (40); the error text is Kafka's message.
+//   - Every validation error is an *Error whose text is Kafka's message. It
+//     wraps ErrInvalidConfig, which the broker maps to INVALID_CONFIG (40),
+//     except the malformed-request errors of IncrementalAlter, which wrap
+//     ErrInvalidRequest (INVALID_REQUEST, 42). Syntax errors in a properties
+//     file are plain errors naming the file and line.
 package config
