@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +174,18 @@ func TestConsumeStartSpec(t *testing.T) {
 	f.format = "xml"
 	if _, err := f.startSpec(false); err == nil {
 		t.Error("--format xml: want error")
+	}
+}
+
+// TestFormatTopicID checks Kafka's textual topic ID form.
+func TestFormatTopicID(t *testing.T) {
+	var id kadm.TopicID
+	raw, err := base64.StdEncoding.DecodeString("9nncN1R/1fmFgB+YIV85fA==")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(id[:], raw)
+	if got := formatTopicID(id); got != "9nncN1R_1fmFgB-YIV85fA" {
+		t.Fatalf("got %s", got)
 	}
 }

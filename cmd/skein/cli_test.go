@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -330,5 +331,43 @@ func TestBenchCommands(t *testing.T) {
 	}
 	if _, errOut, err := cli(t, bs, "", "bench", "e2e", "--record-size", "4", "--records", "1"); err == nil {
 		t.Fatalf("e2e with 4-byte records: want error, stderr %q", errOut)
+	}
+}
+
+// cancelAfter is a writer that cancels a context once it has seen a
+// marker, standing in for an interrupt once --follow output has arrived.
+type cancelAfter struct {
+	buf    bytes.Buffer
+	marker string
+	cancel func()
+}
+
+func (w *cancelAfter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.cancel()
+	}
+	return n, err
+}
+
+// TestConsumeFollow checks that --follow keeps consuming past the end
+// offsets until interrupted, that an interrupt is a clean exit, and that
+// --max-messages ends a follow.
+func TestConsumeFollow(t *testing.T) {
+	bs := newCluster(t)
+	mustCLI(t, bs, "", "topic", "create", "t", "--partitions", "1")
+	mustCLI(t, bs, "a\nb\n", "produce", "t")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &cancelAfter{marker: "b\n", cancel: cancel}
+	var errOut bytes.Buffer
+	err := run(ctx, []string{"consume", "t", "--from-beginning", "--follow", "--bootstrap", bs}, strings.NewReader(""), out, &errOut)
+	if err != nil || out.buf.String() != "a\nb\n" {
+		t.Fatalf("follow: err %v, out %q, stderr %q", err, out.buf.String(), errOut.String())
+	}
+
+	if got := mustCLI(t, bs, "", "consume", "t", "--from-beginning", "--follow", "--max-messages", "1"); got != "a\n" {
+		t.Fatalf("follow with max: %q", got)
 	}
 }

@@ -56,7 +56,7 @@ func newRootCmd() *cobra.Command {
 		newProduceCmd(),
 		newConsumeCmd(),
 		newBenchCmd(),
-		// serve is registered in serve.go
+		newServeCmd(),
 	)
 	return root
 }

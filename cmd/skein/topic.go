@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +82,7 @@ func newTopicCreateCmd(f *topicFlags) *cobra.Command {
 					return fmt.Errorf("create topic %s: %w", args[0], withBrokerMessage(err, resp.ErrMessage))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created topic %s (partitions %d, replication factor %d, id %s)\n",
-					resp.Topic, resp.NumPartitions, resp.ReplicationFactor, resp.ID)
+					resp.Topic, resp.NumPartitions, resp.ReplicationFactor, formatTopicID(resp.ID))
 				return nil
 			})
 		},
@@ -204,7 +205,7 @@ func describeTopic(ctx context.Context, adm *kadm.Client, topic string) (*topicD
 func (d *topicDescription) write(w io.Writer) error {
 	t := d.detail
 	fmt.Fprintf(w, "Topic: %s\nTopicID: %s\nPartitions: %d\nReplicationFactor: %d\nInternal: %t\n",
-		t.Topic, t.ID, len(t.Partitions), t.Partitions.NumReplicas(), t.IsInternal)
+		t.Topic, formatTopicID(t.ID), len(t.Partitions), t.Partitions.NumReplicas(), t.IsInternal)
 	fmt.Fprintln(w, "Configs:")
 	if len(d.configs) == 0 {
 		fmt.Fprintln(w, "  (none)")
@@ -228,6 +229,12 @@ func (d *topicDescription) write(w io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// formatTopicID renders a topic ID as Kafka's tools do: URL-safe base64
+// without padding.
+func formatTopicID(id kadm.TopicID) string {
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 // formatIDs renders broker IDs as a comma-separated list.
