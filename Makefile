@@ -1,0 +1,64 @@
+# Skein build, run and test entry points. Everything a target needs is
+# installed by the targets themselves (see compat-deps).
+
+GO        ?= go
+BIN       := bin/skein
+FUZZTIME  ?= 60s
+BENCHTIME ?= 2s
+# Packages with fuzz targets, as package:FuzzName pairs.
+FUZZ_TARGETS := \
+	./protocol:FuzzFrame \
+	./protocol:FuzzDecodeRequest \
+	./protocol/records:FuzzValidate \
+	./protocol/records:FuzzDecompress \
+	./storage:FuzzRecovery \
+	./broker:FuzzBrokerRequest
+
+.PHONY: all build run test test-go compat compat-deps bench fuzz fuzz-seeds kill-test vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/skein
+
+# Single-node Skein with everything embedded, on defaults
+# (PLAINTEXT://127.0.0.1:9092, data in ./skein-data).
+run: build
+	./$(BIN) serve
+
+# The whole suite: static checks, unit and in-process tests, the kill test,
+# and the real-client compatibility tests (installing their clients first).
+test: compat-deps vet build
+	$(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+# Go tests only, without installing the real clients.
+test-go:
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /test/compat)
+
+compat-deps:
+	bash test/compat/install.sh
+
+compat: compat-deps build
+	$(GO) test -count=1 -v -timeout 15m ./test/compat/...
+
+kill-test: build
+	$(GO) test -count=1 -v -timeout 20m -run TestKill ./test/e2e/...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./storage/ ./protocol/records/
+	bash scripts/bench.sh
+
+# Each fuzz target for FUZZTIME (default 60s).
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,170 @@
+package broker
+
+// Produce (key 0), versions 0–13.
+//
+// Behavior: each partition's batches are validated as Kafka's LogValidator
+// does (CRC32C, lengths, record count, offsets, codec, decompressed size,
+// timestamps against message.timestamp.*.max.ms, keys on compacted topics,
+// max.message.bytes) and stored exactly as sent, compressed or not, with
+// offsets and the partition leader epoch assigned. LogAppendTime topics
+// get the broker's time stamped into the batch header. acks=0 gets no
+// response, and on failure its connection is closed as Kafka does; acks=1
+// is answered once appended; acks=-1 is answered once appended and fsynced
+// unless write.caching is on. Invalid acks → INVALID_REQUIRED_ACKS.
+// Versions 0–2 are advertised (as Kafka 4 does for old librdkafka probes)
+// but answered UNSUPPORTED_VERSION: they carry message formats 0 and 1.
+// Idempotent and transactional batches (producer id set) are answered with
+// Kafka's errors for an unknown producer until InitProducerId is served.
+// Version notes: v3 record batch v2; v5 log start offset; v8 record errors
+// (KIP-467); v10 current leader tag (KIP-951); v13 topic ids (KIP-516).
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+	"github.com/skein-streaming/skein/protocol/records"
+)
+
+// syncNeed is one partition an acks=all produce must see fsynced.
+type syncNeed struct {
+	p    *partition
+	last int64
+	resp *kmsg.ProduceResponseTopicPartition
+}
+
+func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protocol.Reply {
+	req := r.Msg.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	failAll := int16(0)
+	switch {
+	case req.Version < 3:
+		failAll = kerr.UnsupportedVersion.Code
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		failAll = kerr.InvalidRequiredAcks.Code
+	case req.TransactionID != nil:
+		failAll = kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	now := b.now().UnixMilli()
+	var needs []syncNeed
+	anyErr := false
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		st := &resp.Topics[ti]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.lookupTopicID(rt.TopicID)
+		} else {
+			t = b.lookupTopic(rt.Topic)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			sp := &st.Partitions[pi]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			var p *partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			switch {
+			case failAll != 0:
+				sp.ErrorCode = failAll
+			case t == nil && req.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				last, ok := b.producePartition(p, req.Version, rp.Records, now, sp)
+				if ok && req.Acks == -1 && !p.topic.settings.Load().writeCaching {
+					needs = append(needs, syncNeed{p: p, last: last, resp: sp})
+				}
+			}
+			if sp.ErrorCode != 0 {
+				anyErr = true
+			}
+		}
+	}
+	if req.Acks == 0 {
+		return protocol.Reply{NoResponse: true, Close: anyErr}
+	}
+	if len(needs) == 0 {
+		return protocol.Reply{Resp: resp}
+	}
+	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
+		// fsync is not cancelled by the client leaving: the data is
+		// written and its durability does not depend on the reader.
+		for _, n := range needs {
+			if err := n.p.log.SyncTo(n.last); err != nil {
+				b.log.Error("fsync failed; partition stops acknowledging", "topic", n.p.topic.name, "partition", n.p.index, "err", err)
+				n.resp.ErrorCode = kerr.KafkaStorageError.Code
+				n.resp.BaseOffset = -1
+			}
+		}
+		return resp
+	}}
+}
+
+// producePartition validates and appends one partition's batches, filling
+// sp. It returns the last offset appended and whether it succeeded.
+func (b *Broker) producePartition(p *partition, version int16, data []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, bool) {
+	ts := p.topic.settings.Load()
+	lim := ts.limits
+	lim.NowMs = now
+	lim.ProduceVersion = version
+	lim.TopicPartition = p.name
+	scratch := scratchPool.Get().(*records.Scratch)
+	bi, err := records.Validate(data, lim, scratch)
+	scratchPool.Put(scratch)
+	if err != nil {
+		setRecordsError(sp, err)
+		return 0, false
+	}
+	data = data[:bi.Size]
+	if bi.ProducerID >= 0 {
+		// Producer state (sequence numbers) is required to accept
+		// idempotent batches without duplicates.
+		if bi.Transactional {
+			sp.ErrorCode = kerr.InvalidTxnState.Code
+		} else {
+			sp.ErrorCode = kerr.UnknownProducerID.Code
+		}
+		return 0, false
+	}
+	if lim.TimestampType == records.LogAppendTime {
+		records.SetLogAppendTime(data, now)
+		sp.LogAppendTime = now
+	}
+	base, last, err := p.append(data)
+	if err != nil {
+		b.log.Error("append failed", "topic", p.topic.name, "partition", p.index, "err", err)
+		sp.ErrorCode = kerr.KafkaStorageError.Code
+		return 0, false
+	}
+	sp.BaseOffset = base
+	sp.LogStartOffset = p.log.LogStartOffset()
+	return last, true
+}
+
+// scratchPool holds decompression buffers for validation.
+var scratchPool = sync.Pool{New: func() any { return new(records.Scratch) }}
+
+func setRecordsError(sp *kmsg.ProduceResponseTopicPartition, err error) {
+	var re *records.Error
+	if !errors.As(err, &re) {
+		sp.ErrorCode = kerr.CorruptMessage.Code
+		return
+	}
+	sp.ErrorCode = re.Code.Code
+	sp.ErrorMessage = re.ResponseErrorMessage()
+	for _, e := range re.RecordErrors {
+		sp.ErrorRecords = append(sp.ErrorRecords, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: e.BatchIndex, ErrorMessage: kmsg.StringPtr(e.Message)})
+	}
+}

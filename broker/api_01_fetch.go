@@ -1,0 +1,390 @@
+package broker
+
+// Fetch (key 1), versions 4–18.
+//
+// Behavior: returns whole record batches as stored, up to max_bytes for the
+// response and partition_max_bytes per partition, except that the first
+// batch of the first partition with data is returned whole even if larger
+// (KIP-74). With fewer than min_bytes available it waits up to
+// max_wait_ms, woken by appends to the requested partitions (no polling).
+// read_committed reads up to the last stable offset and lists aborted
+// transactions; read_uncommitted reads up to the high watermark.
+// Incremental fetch sessions (KIP-227) are kept in a cache of
+// max.incremental.fetch.session.cache.slots. Versions 0–3 are not served:
+// they would need records converted to message formats 0 and 1, which
+// Kafka 4 removed too.
+// Version notes: v4 isolation level and LSO; v5 log start offset; v7
+// sessions; v9 current leader epoch (fencing); v11 rack (preferred read
+// replica is always -1 on one node); v12 flexible, diverging epoch; v13
+// topic ids.
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+	"github.com/skein-streaming/skein/storage"
+)
+
+const isolationReadCommitted = 1
+
+// fetchBufPool holds read buffers for fetch responses; a buffer returns to
+// the pool once the response that refers to it is encoded.
+var fetchBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+// fetchBufMaxPooled keeps very large buffers out of the pool.
+const fetchBufMaxPooled = 8 << 20
+
+type fetchPlan struct {
+	req         *kmsg.FetchRequest
+	session     *fetchSession // nil without a session
+	incremental bool
+	parts       []*fetchPartitionState
+	// errCode is a request-level error (session not found, bad epoch).
+	errCode int16
+}
+
+func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.Reply {
+	req := r.Msg.(*kmsg.FetchRequest)
+	plan := b.planFetch(req)
+	if plan.errCode != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = plan.errCode
+		return protocol.Reply{Resp: resp}
+	}
+	res := b.runFetch(plan)
+	minBytes := int(max(req.MinBytes, 0))
+	if res.bytes >= minBytes || req.MaxWaitMillis <= 0 || res.errors || len(plan.parts) == 0 {
+		res.commit()
+		return protocol.Reply{Resp: res.resp, Release: res.release}
+	}
+	res.release()
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	var final *fetchResult
+	return protocol.Reply{
+		Wait: func(ctx context.Context) kmsg.Response {
+			final = b.waitFetch(ctx, plan, minBytes, deadline)
+			return final.resp
+		},
+		Release: func() {
+			if final != nil {
+				final.release()
+			}
+		},
+	}
+}
+
+// waitFetch waits until min_bytes are available, the deadline passes, the
+// connection closes, or a partition goes away, and returns the response
+// built at that moment.
+func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, deadline time.Time) *fetchResult {
+	wake := make(chan struct{}, 1)
+	var watched []*partition
+	for _, st := range plan.parts {
+		if p := b.lookupFetchPartition(st.key); p != nil {
+			p.watch(wake)
+			watched = append(watched, p)
+		}
+	}
+	defer func() {
+		for _, p := range watched {
+			p.unwatch(wake)
+		}
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		select {
+		case <-wake:
+			res := b.runFetch(plan)
+			if res.bytes >= minBytes || res.errors {
+				res.commit()
+				return res
+			}
+			res.release()
+			continue
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-b.bgCtx.Done():
+		}
+		res := b.runFetch(plan)
+		res.commit()
+		return res
+	}
+}
+
+// planFetch resolves the session and the ordered list of partitions to
+// read.
+func (b *Broker) planFetch(req *kmsg.FetchRequest) *fetchPlan {
+	plan := &fetchPlan{req: req}
+	keyOf := func(rt *kmsg.FetchRequestTopic, partition int32) fetchKey {
+		if req.Version >= 13 {
+			k := fetchKey{id: rt.TopicID, partition: partition}
+			if t := b.lookupTopicID(rt.TopicID); t != nil {
+				k.topic = t.name
+			}
+			return k
+		}
+		k := fetchKey{topic: rt.Topic, partition: partition}
+		if t := b.lookupTopic(rt.Topic); t != nil {
+			k.id = t.id
+		}
+		return k
+	}
+	stateOf := func(rt *kmsg.FetchRequestTopic, rp *kmsg.FetchRequestTopicPartition) fetchPartitionState {
+		return fetchPartitionState{key: keyOf(rt, rp.Partition), fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, currentLeaderEpoch: rp.CurrentLeaderEpoch}
+	}
+	now := b.now()
+	if req.Version < 7 || req.SessionEpoch <= fetchSessionInitialEpoch {
+		if req.Version >= 7 && req.SessionID != 0 {
+			b.sessions.remove(req.SessionID)
+		}
+		var s *fetchSession
+		if req.Version >= 7 && req.SessionEpoch == fetchSessionInitialEpoch {
+			s = b.sessions.create(now)
+		}
+		if s != nil {
+			s.mu.Lock()
+			for ti := range req.Topics {
+				rt := &req.Topics[ti]
+				for pi := range rt.Partitions {
+					s.upsert(stateOf(rt, &rt.Partitions[pi]))
+				}
+			}
+			plan.parts = append(plan.parts, s.parts...)
+			s.mu.Unlock()
+			plan.session = s
+			return plan
+		}
+		for ti := range req.Topics {
+			rt := &req.Topics[ti]
+			for pi := range rt.Partitions {
+				st := stateOf(rt, &rt.Partitions[pi])
+				plan.parts = append(plan.parts, &st)
+			}
+		}
+		return plan
+	}
+	s := b.sessions.get(req.SessionID)
+	if s == nil {
+		plan.errCode = kerr.FetchSessionIDNotFound.Code
+		return plan
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != req.SessionEpoch {
+		plan.errCode = kerr.InvalidFetchSessionEpoch.Code
+		return plan
+	}
+	s.epoch++
+	if s.epoch < 0 {
+		s.epoch = 1
+	}
+	s.lastUsed = now
+	for _, ft := range req.ForgottenTopics {
+		for _, p := range ft.Partitions {
+			k := fetchKey{topic: ft.Topic, id: ft.TopicID, partition: p}
+			if req.Version >= 13 {
+				k.topic = ""
+				if t := b.lookupTopicID(ft.TopicID); t != nil {
+					k.topic = t.name
+				}
+			} else if t := b.lookupTopic(ft.Topic); t != nil {
+				k.id = t.id
+			}
+			s.forget(k)
+		}
+	}
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		for pi := range rt.Partitions {
+			s.upsert(stateOf(rt, &rt.Partitions[pi]))
+		}
+	}
+	plan.session, plan.incremental = s, true
+	plan.parts = append(plan.parts, s.parts...)
+	return plan
+}
+
+func (b *Broker) lookupFetchPartition(k fetchKey) *partition {
+	var t *topic
+	if k.id != (TopicID{}) {
+		t = b.lookupTopicID(k.id)
+	} else {
+		t = b.lookupTopic(k.topic)
+	}
+	if t == nil || (k.topic != "" && t.name != k.topic) {
+		return nil
+	}
+	return t.partition(k.partition)
+}
+
+type fetchResult struct {
+	resp    *kmsg.FetchResponse
+	bytes   int
+	errors  bool
+	bufs    []*[]byte
+	plan    *fetchPlan
+	updates []partUpdate
+}
+
+// partUpdate is what commit writes back into the session for one
+// partition once the response is final.
+type partUpdate struct {
+	st                *fetchPartitionState
+	hw, lso, logStart int64
+	returnedData      bool
+}
+
+func (r *fetchResult) release() {
+	for _, bp := range r.bufs {
+		if cap(*bp) <= fetchBufMaxPooled {
+			*bp = (*bp)[:0]
+			fetchBufPool.Put(bp)
+		}
+	}
+	r.bufs = nil
+}
+
+// commit records in the session what this response tells the client.
+func (r *fetchResult) commit() {
+	s := r.plan.session
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	moved := map[fetchKey]bool{}
+	for _, u := range r.updates {
+		u.st.lastHW, u.st.lastLSO, u.st.lastLogStart = u.hw, u.lso, u.logStart
+		if u.returnedData {
+			moved[u.st.key] = true
+		}
+	}
+	s.moveToBack(moved)
+	r.resp.SessionID = s.id
+}
+
+// runFetch reads every planned partition once and builds a response.
+func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
+	req := plan.req
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	res := &fetchResult{resp: resp, plan: plan}
+	budget := int(b.settings.brokerInt("fetch.max.bytes", 57671680))
+	if req.MaxBytes > 0 {
+		budget = min(budget, int(req.MaxBytes))
+	}
+	topicIndex := map[fetchKey]int{}
+	for _, st := range plan.parts {
+		if plan.session != nil {
+			plan.session.mu.Lock()
+		}
+		st := *st // read the session state under its lock, then work on a copy
+		if plan.session != nil {
+			plan.session.mu.Unlock()
+		}
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition = st.key.partition
+		rp.PreferredReadReplica = -1
+		data, hw, lso, logStart := b.fetchPartition(&st, req, budget, res.bytes == 0, &rp)
+		if data != nil {
+			res.bufs = append(res.bufs, data)
+			rp.RecordBatches = *data
+			res.bytes += len(*data)
+			budget -= len(*data)
+		}
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, logStart
+		if rp.ErrorCode != 0 {
+			res.errors = true
+		}
+		if req.IsolationLevel == isolationReadCommitted && rp.ErrorCode == 0 {
+			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		orig := b.sessionState(plan, st.key)
+		if plan.incremental && orig != nil && len(rp.RecordBatches) == 0 && rp.ErrorCode == 0 &&
+			orig.lastHW == hw && orig.lastLSO == lso && orig.lastLogStart == logStart {
+			continue // nothing new for this partition
+		}
+		if orig != nil {
+			res.updates = append(res.updates, partUpdate{st: orig, hw: hw, lso: lso, logStart: logStart, returnedData: len(rp.RecordBatches) > 0})
+		}
+		tk := fetchKey{topic: st.key.topic, id: st.key.id}
+		i, ok := topicIndex[tk]
+		if !ok {
+			i = len(resp.Topics)
+			topicIndex[tk] = i
+			resp.Topics = append(resp.Topics, kmsg.FetchResponseTopic{Topic: st.key.topic, TopicID: st.key.id})
+		}
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+	}
+	return res
+}
+
+func (b *Broker) sessionState(plan *fetchPlan, k fetchKey) *fetchPartitionState {
+	if plan.session == nil {
+		return nil
+	}
+	plan.session.mu.Lock()
+	defer plan.session.mu.Unlock()
+	return plan.session.index[k]
+}
+
+// fetchPartition reads one partition. It returns the pooled buffer holding
+// the records (nil if none) and the offsets to report.
+func (b *Broker) fetchPartition(st *fetchPartitionState, req *kmsg.FetchRequest, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) (*[]byte, int64, int64, int64) {
+	p := b.lookupFetchPartition(st.key)
+	if p == nil {
+		if req.Version >= 13 && b.lookupTopicID(st.key.id) == nil {
+			rp.ErrorCode = kerr.UnknownTopicID.Code
+		} else {
+			rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		return nil, -1, -1, -1
+	}
+	hw, lso, logStart := p.highWatermark(), p.lastStableOffset(), p.log.LogStartOffset()
+	if st.currentLeaderEpoch >= 0 {
+		if st.currentLeaderEpoch < p.leaderEpoch {
+			rp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			return nil, hw, lso, logStart
+		}
+		if st.currentLeaderEpoch > p.leaderEpoch {
+			rp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			return nil, hw, lso, logStart
+		}
+	}
+	upper := hw
+	if req.IsolationLevel == isolationReadCommitted {
+		upper = lso
+	}
+	if st.fetchOffset < logStart || st.fetchOffset > p.log.LogEndOffset() {
+		rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return nil, hw, lso, logStart
+	}
+	limit := min(int(st.maxBytes), budget)
+	if st.fetchOffset >= upper || (limit <= 0 && !first) {
+		return nil, hw, lso, logStart
+	}
+	bp := fetchBufPool.Get().(*[]byte)
+	rr, err := p.log.Read(st.fetchOffset, max(limit, 0), upper, first, (*bp)[:0])
+	if err != nil {
+		*bp = (*bp)[:0]
+		fetchBufPool.Put(bp)
+		if err == storage.ErrOffsetOutOfRange {
+			rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		} else {
+			b.log.Error("fetch read failed", "topic", p.topic.name, "partition", p.index, "err", err)
+			rp.ErrorCode = kerr.KafkaStorageError.Code
+		}
+		return nil, hw, lso, logStart
+	}
+	if len(rr.Data) == 0 {
+		fetchBufPool.Put(bp)
+		return nil, hw, lso, logStart
+	}
+	*bp = rr.Data
+	return bp, hw, lso, logStart
+}

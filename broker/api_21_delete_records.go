@@ -1,0 +1,58 @@
+package broker
+
+// DeleteRecords (key 21), versions 0–2.
+//
+// Behavior: advances the log start offset of each partition to the given
+// offset (-1 means the high watermark); segments wholly below it are
+// deleted. An offset above the high watermark is OFFSET_OUT_OF_RANGE. The
+// response's low watermark is the new log start offset.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+func (b *Broker) handleDeleteRecords(_ context.Context, r *protocol.Request) kmsg.Response {
+	req := r.Msg.(*kmsg.DeleteRecordsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.DeleteRecordsResponseTopic{Topic: rt.Topic}
+		t := b.lookupTopic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.DeleteRecordsResponseTopicPartition{Partition: rp.Partition, LowWatermark: -1}
+			var p *partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				off := rp.Offset
+				hw := p.highWatermark()
+				if off == -1 {
+					off = hw
+				}
+				if off < 0 || off > hw {
+					sp.ErrorCode = kerr.OffsetOutOfRange.Code
+					break
+				}
+				if off > p.log.LogStartOffset() {
+					if err := p.log.DeleteRecordsBefore(off); err != nil {
+						b.log.Error("delete records failed", "topic", p.topic.name, "partition", p.index, "err", err)
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						break
+					}
+				}
+				sp.LowWatermark = p.log.LogStartOffset()
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,48 @@
+package broker
+
+// OffsetForLeaderEpoch (key 23), versions 0–4.
+//
+// Behavior: for each partition, the largest leader epoch at or below the
+// requested one and the offset where the following epoch starts (the log
+// end offset for the latest epoch), from the leader epoch checkpoint kept
+// with the log; UNDEFINED (-1, -1) when the log has no epoch at or below
+// it. Consumers use it to detect log truncation after a leader change.
+// Version notes: v2 current leader epoch fencing; v3 replica id.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *protocol.Request) kmsg.Response {
+	req := r.Msg.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.OffsetForLeaderEpochResponseTopic{Topic: rt.Topic}
+		t := b.lookupTopic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.OffsetForLeaderEpochResponseTopicPartition{Partition: rp.Partition, LeaderEpoch: -1, EndOffset: -1}
+			var p *partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case rp.CurrentLeaderEpoch > p.leaderEpoch:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

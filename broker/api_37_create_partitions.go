@@ -1,0 +1,44 @@
+package broker
+
+// CreatePartitions (key 37), versions 0–3.
+//
+// Behavior: raises a topic's partition count; new partitions start empty.
+// A count not above the current one is INVALID_PARTITIONS; assignments may
+// name only this broker. validate_only checks without changing anything.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+func (b *Broker) handleCreatePartitions(ctx context.Context, r *protocol.Request) kmsg.Response {
+	req := r.Msg.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	seen := map[string]int{}
+	for _, t := range req.Topics {
+		seen[t.Topic]++
+	}
+	for _, t := range req.Topics {
+		st := kmsg.CreatePartitionsResponseTopic{Topic: t.Topic}
+		if seen[t.Topic] > 1 {
+			st.ErrorCode = kerr.InvalidRequest.Code
+			st.ErrorMessage = kmsg.StringPtr("Duplicate topic in request.")
+		} else {
+			var assignment [][]int32
+			for _, a := range t.Assignment {
+				assignment = append(assignment, a.Replicas)
+			}
+			code, msg := b.createPartitions(ctx, t.Topic, t.Count, assignment, req.ValidateOnly)
+			st.ErrorCode = code
+			if msg != "" {
+				st.ErrorMessage = kmsg.StringPtr(msg)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+// apiKeyLimit bounds the API keys the table can hold.
+const apiKeyLimit = 100
+
+// api is one served API key: the version range advertised in ApiVersions
+// and the handler. The table below is the only list of served APIs; both
+// dispatch and ApiVersions are built from it.
+type api struct {
+	key      kmsg.Key
+	min, max int16
+	handle   func(ctx context.Context, req *protocol.Request) protocol.Reply
+}
+
+func (b *Broker) buildAPITable() {
+	sync := func(f func(ctx context.Context, req *protocol.Request) kmsg.Response) func(context.Context, *protocol.Request) protocol.Reply {
+		return func(ctx context.Context, req *protocol.Request) protocol.Reply {
+			return protocol.Reply{Resp: f(ctx, req)}
+		}
+	}
+	for _, a := range []api{
+		// Produce v0–v2 carry message formats 0 and 1, which Kafka 4
+		// no longer stores; like Kafka 4 the range starts at 0 (clients
+		// such as librdkafka probe for it) and such requests are
+		// answered with UNSUPPORTED_VERSION per partition.
+		{key: kmsg.Produce, min: 0, max: 13, handle: b.handleProduce},
+		// Fetch v0–v3 would need down-conversion to message formats 0/1.
+		{key: kmsg.Fetch, min: 4, max: 18, handle: b.handleFetch},
+		{key: kmsg.ListOffsets, min: 0, max: 11, handle: sync(b.handleListOffsets)},
+		{key: kmsg.Metadata, min: 0, max: 13, handle: sync(b.handleMetadata)},
+		{key: kmsg.ApiVersions, min: 0, max: 4, handle: sync(b.handleApiVersions)},
+		{key: kmsg.CreateTopics, min: 0, max: 7, handle: sync(b.handleCreateTopics)},
+		{key: kmsg.DeleteTopics, min: 0, max: 6, handle: sync(b.handleDeleteTopics)},
+		{key: kmsg.DeleteRecords, min: 0, max: 2, handle: sync(b.handleDeleteRecords)},
+		{key: kmsg.OffsetForLeaderEpoch, min: 0, max: 4, handle: sync(b.handleOffsetForLeaderEpoch)},
+		{key: kmsg.DescribeConfigs, min: 0, max: 4, handle: sync(b.handleDescribeConfigs)},
+		{key: kmsg.AlterConfigs, min: 0, max: 2, handle: sync(b.handleAlterConfigs)},
+		{key: kmsg.DescribeLogDirs, min: 0, max: 4, handle: sync(b.handleDescribeLogDirs)},
+		{key: kmsg.CreatePartitions, min: 0, max: 3, handle: sync(b.handleCreatePartitions)},
+		{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: sync(b.handleIncrementalAlterConfigs)},
+		{key: kmsg.DescribeCluster, min: 0, max: 2, handle: sync(b.handleDescribeCluster)},
+	} {
+		a := a
+		if b.apis[a.key] != nil {
+			panic("duplicate api key in table: " + a.key.Name())
+		}
+		b.apis[a.key] = &a
+	}
+}
+
+// Versions implements protocol.Handler.
+func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
+	if key < 0 || int(key) >= len(b.apis) || b.apis[key] == nil {
+		return 0, 0, false
+	}
+	a := b.apis[key]
+	return a.min, a.max, true
+}
+
+// Handle implements protocol.Handler.
+func (b *Broker) Handle(ctx context.Context, req *protocol.Request) protocol.Reply {
+	a := b.apis[req.Header.Key]
+	start := time.Now()
+	reply := a.handle(ctx, req)
+	if b.log.Enabled(ctx, -4) {
+		b.log.Debug("request", "api_key", a.key.Name(), "api_version", req.Header.Version, "corr_id", req.Header.CorrelationID,
+			"client_id", req.Session.ClientID(), "remote_addr", req.Session.Remote.String(), "took", time.Since(start))
+	}
+	return reply
+}

@@ -1,0 +1,444 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+// Advertised is one advertised listener: the address clients are told to
+// connect to for a listener name (advertised.listeners).
+type Advertised struct {
+	Name string
+	Host string
+	Port int32
+}
+
+// Config configures a Broker.
+type Config struct {
+	// NodeID is node.id.
+	NodeID int32
+	// DataDir is log.dirs (a single directory).
+	DataDir string
+	// Listeners is the parsed listeners setting.
+	Listeners []protocol.ListenerConfig
+	// Advertised is advertised.listeners; when empty, the bound address
+	// of each listener is advertised.
+	Advertised []Advertised
+	// Settings holds the static broker settings by their Kafka names
+	// (server.properties and --set), already validated.
+	Settings map[string]string
+	// Metadata, if set, replaces the single-node metadata log kept in
+	// DataDir.
+	Metadata MetadataStore
+	Logger   *slog.Logger
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+}
+
+// Broker is a Kafka broker. New starts nothing; Start binds the listeners
+// and starts the background work; Close stops everything in order.
+type Broker struct {
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+	meta MetadataStore
+
+	server   *protocol.Server
+	apis     [apiKeyLimit]*api
+	sessions *fetchSessionCache
+	settings *settingsResolver
+
+	// adminMu serializes metadata changes and their reconciliation into
+	// the live topic map.
+	adminMu sync.Mutex
+
+	mu struct {
+		sync.RWMutex
+		topics map[string]*topic
+		byID   map[TopicID]*topic
+	}
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+	ready    chan struct{}
+	closed   atomic.Bool
+	started  atomic.Bool
+}
+
+// New validates cfg and returns a broker that is not yet running.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("broker: data directory (log.dirs) is required")
+	}
+	if len(cfg.Listeners) == 0 {
+		return nil, errors.New("broker: at least one listener is required")
+	}
+	settings, err := newSettingsResolver(cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "broker", "node_id", cfg.NodeID),
+		now:      cfg.Now,
+		settings: settings,
+		ready:    make(chan struct{}),
+	}
+	b.mu.topics = map[string]*topic{}
+	b.mu.byID = map[TopicID]*topic{}
+	b.buildAPITable()
+	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Start recovers the logs, binds the listeners and starts serving.
+func (b *Broker) Start() error {
+	if !b.started.CompareAndSwap(false, true) {
+		return errors.New("broker already started")
+	}
+	if err := os.MkdirAll(b.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := lockDataDir(b.cfg.DataDir); err != nil {
+		return err
+	}
+	if b.cfg.Metadata != nil {
+		b.meta = b.cfg.Metadata
+	} else {
+		m, err := openFileMetadataStore(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), b.log)
+		if err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		b.meta = m
+	}
+	b.settings.setDynamic(b.meta.Image().BrokerConfigs, b.cfg.NodeID)
+	start := time.Now()
+	if err := b.removeStrayLogs(); err != nil {
+		return err
+	}
+	if err := b.reconcile(); err != nil {
+		b.closeLogs()
+		return err
+	}
+	b.log.Info("logs loaded", "topics", len(b.mu.topics), "took", time.Since(start).Round(time.Millisecond))
+	b.sessions = newFetchSessionCache(b.settings.brokerInt("max.incremental.fetch.session.cache.slots", 1000))
+	b.server = protocol.NewServer(protocol.Config{
+		Listeners:       b.cfg.Listeners,
+		MaxRequestBytes: int32(b.settings.brokerInt("socket.request.max.bytes", 100<<20)),
+		IdleTimeout:     time.Duration(b.settings.brokerInt("connections.max.idle.ms", 600000)) * time.Millisecond,
+		MaxInflight:     int(b.settings.brokerInt("queued.max.requests", 500)),
+		Logger:          b.cfg.Logger,
+	}, b)
+	if err := b.server.Start(); err != nil {
+		b.closeLogs()
+		return err
+	}
+	b.startBackground()
+	close(b.ready)
+	return nil
+}
+
+// Ready is closed once the broker serves requests.
+func (b *Broker) Ready() <-chan struct{} { return b.ready }
+
+// Addrs returns the bound listener addresses (useful with port 0).
+func (b *Broker) Addrs() []net.Addr { return b.server.Addrs() }
+
+// Close stops accepting requests, finishes in-flight ones, and closes every
+// log cleanly (fsync and the clean-shutdown marker), so the next start
+// skips recovery. It is idempotent.
+func (b *Broker) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if b.server != nil {
+		b.server.Close()
+	}
+	b.bgCancel()
+	b.bgWG.Wait()
+	err := b.closeLogs()
+	if b.meta != nil {
+		if merr := b.meta.Close(); err == nil {
+			err = merr
+		}
+	}
+	unlockDataDir(b.cfg.DataDir)
+	return err
+}
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var first error
+	for _, t := range b.mu.topics {
+		for _, p := range t.partitions() {
+			if err := p.log.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// advertisedFor returns the host and port clients on listener name should
+// use to reach this broker.
+func (b *Broker) advertisedFor(name string) (string, int32) {
+	for _, a := range b.cfg.Advertised {
+		if a.Name == name {
+			return a.Host, a.Port
+		}
+	}
+	for i, l := range b.cfg.Listeners {
+		if l.Name == name || name == "" {
+			addr := b.server.Addrs()[i]
+			host, port, _ := net.SplitHostPort(addr.String())
+			if h, _, err := net.SplitHostPort(l.Addr); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+				host = h
+			}
+			p, _ := strconv.Atoi(port)
+			return host, int32(p)
+		}
+	}
+	return "", -1
+}
+
+// partitionDirName is the directory of a partition's log, as Kafka names
+// it.
+func partitionDirName(topic string, partition int32) string {
+	return topic + "-" + strconv.Itoa(int(partition))
+}
+
+// deletedDirSuffix marks a partition directory whose topic was deleted; the
+// background deleter removes it (and start-up removes any left over).
+const deletedDirSuffix = "-delete"
+
+// removeStrayLogs deletes directories of deleted topics left by a crash
+// and partition directories the metadata does not know.
+func (b *Broker) removeStrayLogs() error {
+	entries, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, t := range b.meta.Image().Topics {
+		for p := int32(0); p < t.Partitions; p++ {
+			known[partitionDirName(t.Name, p)] = true
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || strings.HasPrefix(name, "__cluster_metadata") {
+			continue
+		}
+		if strings.HasSuffix(name, deletedDirSuffix) || (looksLikePartitionDir(name) && !known[name]) {
+			b.log.Warn("removing log directory of a deleted topic", "dir", name)
+			if err := os.RemoveAll(filepath.Join(b.cfg.DataDir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func looksLikePartitionDir(name string) bool {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 || i == len(name)-1 {
+		return false
+	}
+	_, err := strconv.ParseUint(name[i+1:], 10, 31)
+	return err == nil
+}
+
+// reconcile makes the live topics match the metadata image: it opens logs
+// of new topics and partitions, applies config changes, and removes topics
+// that are gone. Callers hold adminMu (or are starting up).
+func (b *Broker) reconcile() error {
+	img := b.meta.Image()
+	b.settings.setDynamic(img.BrokerConfigs, b.cfg.NodeID)
+	b.mu.RLock()
+	var gone []*topic
+	for _, t := range b.mu.topics {
+		if cur, ok := img.ByID[t.id]; !ok || cur.Name != t.name {
+			gone = append(gone, t)
+		}
+	}
+	b.mu.RUnlock()
+	for _, t := range gone {
+		b.dropTopic(t)
+	}
+	for _, ti := range img.Topics {
+		b.mu.RLock()
+		t := b.mu.byID[ti.ID]
+		b.mu.RUnlock()
+		if t == nil {
+			t = &topic{name: ti.Name, id: ti.ID}
+			b.mu.Lock()
+			b.mu.topics[ti.Name] = t
+			b.mu.byID[ti.ID] = t
+			b.mu.Unlock()
+		}
+		ts := b.settings.topic(ti.Configs)
+		t.settings.Store(ts)
+		parts := t.partitions()
+		for _, p := range parts {
+			p.log.SetConfig(ts.storage)
+		}
+		if int32(len(parts)) < ti.Partitions {
+			next := append([]*partition(nil), parts...)
+			for i := int32(len(parts)); i < ti.Partitions; i++ {
+				p, err := b.openPartition(t, i, ts)
+				if err != nil {
+					return err
+				}
+				next = append(next, p)
+			}
+			t.parts.Store(&next)
+		}
+	}
+	return nil
+}
+
+// dropTopic removes a deleted topic from service and deletes its logs in
+// the background.
+func (b *Broker) dropTopic(t *topic) {
+	b.mu.Lock()
+	if b.mu.topics[t.name] == t {
+		delete(b.mu.topics, t.name)
+	}
+	delete(b.mu.byID, t.id)
+	b.mu.Unlock()
+	t.deleted.Store(true)
+	for _, p := range t.partitions() {
+		p.wakeAll()
+		p.log.Close()
+		dir := filepath.Join(b.cfg.DataDir, partitionDirName(t.name, p.index))
+		tomb := fmt.Sprintf("%s.%s%s", dir, t.id, deletedDirSuffix)
+		if err := os.Rename(dir, tomb); err != nil {
+			b.log.Error("cannot rename log directory of deleted topic", "dir", dir, "err", err)
+			continue
+		}
+		b.bgWG.Add(1)
+		go func() {
+			defer b.bgWG.Done()
+			if err := os.RemoveAll(tomb); err != nil {
+				b.log.Error("cannot remove log directory of deleted topic", "dir", tomb, "err", err)
+			}
+		}()
+	}
+	b.log.Info("topic deleted", "topic", t.name, "topic_id", t.id.String())
+}
+
+// topic is a live topic. Its partition slice is replaced (never mutated)
+// when partitions are added, so readers load it without locks.
+type topic struct {
+	name     string
+	id       TopicID
+	parts    atomic.Pointer[[]*partition]
+	settings atomic.Pointer[topicSettings]
+	deleted  atomic.Bool
+}
+
+func (t *topic) partitions() []*partition {
+	if p := t.parts.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (t *topic) partition(i int32) *partition {
+	ps := t.partitions()
+	if i < 0 || int(i) >= len(ps) {
+		return nil
+	}
+	return ps[i]
+}
+
+// lookupTopic returns a live topic by name.
+func (b *Broker) lookupTopic(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.topics[name]
+}
+
+// lookupTopicID returns a live topic by id.
+func (b *Broker) lookupTopicID(id TopicID) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.byID[id]
+}
+
+// startBackground starts the periodic log maintenance: retention, time
+// based flushes.
+func (b *Broker) startBackground() {
+	retentionEvery := time.Duration(b.settings.brokerInt("log.retention.check.interval.ms", 300000)) * time.Millisecond
+	b.goEvery(retentionEvery, b.enforceRetention)
+	b.goEvery(time.Second, b.flushByTime)
+	b.goEvery(time.Minute, func() { b.sessions.expire(b.now()) })
+}
+
+func (b *Broker) goEvery(d time.Duration, fn func()) {
+	b.bgWG.Add(1)
+	go func() {
+		defer b.bgWG.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.bgCtx.Done():
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+}
+
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []*partition
+	for _, t := range b.mu.topics {
+		out = append(out, t.partitions()...)
+	}
+	return out
+}
+
+func (b *Broker) enforceRetention() {
+	for _, p := range b.allPartitions() {
+		n, err := p.log.EnforceRetention()
+		if err != nil {
+			b.log.Error("retention failed", "topic", p.topic.name, "partition", p.index, "err", err)
+			continue
+		}
+		if n > 0 {
+			b.log.Info("retention deleted segments", "topic", p.topic.name, "partition", p.index, "segments", n)
+		}
+	}
+}
+
+func (b *Broker) flushByTime() {
+	for _, p := range b.allPartitions() {
+		if err := p.log.MaybeFlush(); err != nil {
+			b.log.Error("flush failed", "topic", p.topic.name, "partition", p.index, "err", err)
+		}
+	}
+}

@@ -1,0 +1,429 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// TopicID is a topic's UUID (KIP-516). It changes when a topic is deleted
+// and re-created under the same name.
+type TopicID [16]byte
+
+// NewTopicID returns a random, non-zero topic id.
+func NewTopicID() TopicID {
+	var id TopicID
+	for id == (TopicID{}) {
+		rand.Read(id[:])
+	}
+	return id
+}
+
+func (id TopicID) String() string { return hex.EncodeToString(id[:]) }
+
+// MarshalText encodes the id as hex in the metadata log.
+func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes a hex id.
+func (id *TopicID) UnmarshalText(b []byte) error {
+	if len(b) != 32 {
+		return fmt.Errorf("topic id %q: want 32 hex digits", b)
+	}
+	_, err := hex.Decode(id[:], b)
+	return err
+}
+
+// MetadataRecord is one change to the cluster metadata. The set of record
+// types mirrors the KRaft metadata log (TopicRecord, PartitionRecord,
+// RemoveTopicRecord, ConfigRecord), so that a replicated metadata log can
+// carry the same records.
+type MetadataRecord struct {
+	Type MetadataRecordType `json:"type"`
+	// ClusterID is set by a ClusterRecord.
+	ClusterID string `json:"cluster_id,omitempty"`
+	// Topic is the topic name (TopicRecord).
+	Topic string  `json:"topic,omitempty"`
+	ID    TopicID `json:"id"`
+	// Partitions is the partition count after a TopicRecord or a
+	// PartitionsRecord.
+	Partitions int32 `json:"partitions,omitempty"`
+	// ReplicationFactor is recorded as requested (TopicRecord).
+	ReplicationFactor int16 `json:"replication_factor,omitempty"`
+	// ConfigResource is "topic" or "broker" (ConfigRecord); for brokers
+	// Name is "" (cluster default) or the node id.
+	ConfigResource string `json:"config_resource,omitempty"`
+	Name           string `json:"name,omitempty"`
+	// Configs replaces the whole set of overrides of a resource
+	// (ConfigRecord) or gives a new topic's overrides (TopicRecord).
+	Configs map[string]string `json:"configs,omitempty"`
+}
+
+// MetadataRecordType names a kind of metadata record.
+type MetadataRecordType string
+
+// Metadata record types.
+const (
+	ClusterRecord     MetadataRecordType = "cluster"
+	TopicRecord       MetadataRecordType = "topic"
+	PartitionsRecord  MetadataRecordType = "partitions"
+	RemoveTopicRecord MetadataRecordType = "remove_topic"
+	ConfigRecord      MetadataRecordType = "config"
+)
+
+// MetadataImage is the metadata state that results from applying the
+// records in order. Images are immutable once published: apply copies.
+type MetadataImage struct {
+	ClusterID string
+	Topics    map[string]*TopicImage
+	ByID      map[TopicID]*TopicImage
+	// BrokerConfigs holds dynamic broker config overrides, keyed by ""
+	// for the cluster-wide default and by node id for one broker.
+	BrokerConfigs map[string]map[string]string
+}
+
+// TopicImage is one topic in a MetadataImage.
+type TopicImage struct {
+	Name              string
+	ID                TopicID
+	Partitions        int32
+	ReplicationFactor int16
+	Configs           map[string]string
+}
+
+func newImage() *MetadataImage {
+	return &MetadataImage{
+		Topics:        map[string]*TopicImage{},
+		ByID:          map[TopicID]*TopicImage{},
+		BrokerConfigs: map[string]map[string]string{},
+	}
+}
+
+func (im *MetadataImage) clone() *MetadataImage {
+	out := &MetadataImage{
+		ClusterID:     im.ClusterID,
+		Topics:        make(map[string]*TopicImage, len(im.Topics)),
+		ByID:          make(map[TopicID]*TopicImage, len(im.ByID)),
+		BrokerConfigs: make(map[string]map[string]string, len(im.BrokerConfigs)),
+	}
+	for name, t := range im.Topics {
+		out.Topics[name] = t
+		out.ByID[t.ID] = t
+	}
+	maps.Copy(out.BrokerConfigs, im.BrokerConfigs)
+	return out
+}
+
+// apply applies one record to a cloned image. It rejects records that do
+// not fit the image, so a corrupt or reordered log is caught.
+func (im *MetadataImage) apply(r MetadataRecord) error {
+	switch r.Type {
+	case ClusterRecord:
+		im.ClusterID = r.ClusterID
+	case TopicRecord:
+		if _, ok := im.Topics[r.Topic]; ok {
+			return fmt.Errorf("topic %q already exists", r.Topic)
+		}
+		t := &TopicImage{Name: r.Topic, ID: r.ID, Partitions: r.Partitions, ReplicationFactor: r.ReplicationFactor, Configs: maps.Clone(r.Configs)}
+		if t.Configs == nil {
+			t.Configs = map[string]string{}
+		}
+		im.Topics[t.Name] = t
+		im.ByID[t.ID] = t
+	case PartitionsRecord:
+		old, ok := im.ByID[r.ID]
+		if !ok {
+			return fmt.Errorf("partitions record for unknown topic id %s", r.ID)
+		}
+		if r.Partitions < old.Partitions {
+			return fmt.Errorf("topic %q: partition count cannot shrink from %d to %d", old.Name, old.Partitions, r.Partitions)
+		}
+		t := *old
+		t.Partitions = r.Partitions
+		im.Topics[t.Name], im.ByID[t.ID] = &t, &t
+	case RemoveTopicRecord:
+		old, ok := im.ByID[r.ID]
+		if !ok {
+			return fmt.Errorf("remove record for unknown topic id %s", r.ID)
+		}
+		delete(im.Topics, old.Name)
+		delete(im.ByID, old.ID)
+	case ConfigRecord:
+		cfgs := maps.Clone(r.Configs)
+		if cfgs == nil {
+			cfgs = map[string]string{}
+		}
+		switch r.ConfigResource {
+		case "topic":
+			old, ok := im.ByID[r.ID]
+			if !ok {
+				return fmt.Errorf("config record for unknown topic id %s", r.ID)
+			}
+			t := *old
+			t.Configs = cfgs
+			im.Topics[t.Name], im.ByID[t.ID] = &t, &t
+		case "broker":
+			im.BrokerConfigs[r.Name] = cfgs
+		default:
+			return fmt.Errorf("config record for unknown resource type %q", r.ConfigResource)
+		}
+	default:
+		return fmt.Errorf("unknown metadata record type %q", r.Type)
+	}
+	return nil
+}
+
+// records returns a minimal list of records that rebuilds the image.
+func (im *MetadataImage) records() []MetadataRecord {
+	out := []MetadataRecord{{Type: ClusterRecord, ClusterID: im.ClusterID}}
+	names := make([]string, 0, len(im.Topics))
+	for name := range im.Topics {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t := im.Topics[name]
+		out = append(out, MetadataRecord{Type: TopicRecord, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor, Configs: t.Configs})
+	}
+	keys := make([]string, 0, len(im.BrokerConfigs))
+	for k := range im.BrokerConfigs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, MetadataRecord{Type: ConfigRecord, ConfigResource: "broker", Name: k, Configs: im.BrokerConfigs[k]})
+	}
+	return out
+}
+
+// MetadataStore holds the cluster metadata durably. Apply returns once the
+// records are durable and applied; Image returns the latest image. The
+// single-node store below keeps a local log file; a replicated
+// implementation commits the same records through a consensus log.
+type MetadataStore interface {
+	Image() *MetadataImage
+	Apply(ctx context.Context, recs ...MetadataRecord) error
+	Close() error
+}
+
+// fileMetadataStore is the single-node MetadataStore: an append-only file
+// of records, each line "<crc32c hex> <json>\n", fsynced before Apply
+// returns. Opening replays it; a torn last line (a crash mid-write) is
+// dropped, since Apply never acknowledged it.
+type fileMetadataStore struct {
+	path string
+	log  *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		f     *os.File
+		image *MetadataImage
+	}
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// metadataCompactThreshold is the number of records after which opening the
+// store rewrites the log as a snapshot of the image.
+const metadataCompactThreshold = 1000
+
+// openFileMetadataStore opens or creates the metadata log in dir.
+func openFileMetadataStore(dir string, logger *slog.Logger) (*fileMetadataStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &fileMetadataStore{path: filepath.Join(dir, "metadata.log"), log: logger}
+	image, n, validBytes, err := replayMetadata(s.path)
+	if err != nil {
+		return nil, err
+	}
+	if image.ClusterID == "" || n > metadataCompactThreshold {
+		if image.ClusterID == "" {
+			image.ClusterID = newClusterID()
+		}
+		if err := writeMetadataSnapshot(s.path, image); err != nil {
+			return nil, err
+		}
+	} else if err := os.Truncate(s.path, validBytes); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.f = f
+	s.mu.image = image
+	return s, nil
+}
+
+func newClusterID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	// Kafka cluster ids are base64url-encoded UUIDs, 22 characters.
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// replayMetadata reads the log and returns the image, the number of records
+// and the length of the valid prefix.
+func replayMetadata(path string) (*MetadataImage, int, int64, error) {
+	image := newImage()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return image, 0, 0, nil
+	}
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	var valid int64
+	n := 0
+	for len(data) > 0 {
+		nl := bytes.IndexByte(data, '\n')
+		if nl < 0 {
+			break // torn tail
+		}
+		line := data[:nl]
+		rec, ok := decodeMetadataLine(line)
+		if !ok {
+			// Only the last line may be torn; anything before a valid
+			// line is real corruption.
+			if bytes.IndexByte(data[nl+1:], '\n') >= 0 {
+				return nil, 0, 0, fmt.Errorf("metadata log %s: corrupt record at byte %d", path, valid)
+			}
+			break
+		}
+		if err := image.apply(rec); err != nil {
+			return nil, 0, 0, fmt.Errorf("metadata log %s at byte %d: %w", path, valid, err)
+		}
+		n++
+		valid += int64(nl + 1)
+		data = data[nl+1:]
+	}
+	return image, n, valid, nil
+}
+
+func decodeMetadataLine(line []byte) (MetadataRecord, bool) {
+	var rec MetadataRecord
+	if len(line) < 10 || line[8] != ' ' {
+		return rec, false
+	}
+	var sum [4]byte
+	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
+		return rec, false
+	}
+	body := line[9:]
+	if crc32.Checksum(body, crcTable) != uint32(sum[0])<<24|uint32(sum[1])<<16|uint32(sum[2])<<8|uint32(sum[3]) {
+		return rec, false
+	}
+	if err := json.Unmarshal(body, &rec); err != nil {
+		return rec, false
+	}
+	return rec, true
+}
+
+func appendMetadataLine(dst []byte, rec MetadataRecord) []byte {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		panic(fmt.Sprintf("metadata record does not encode: %v", err)) // only plain types: cannot happen
+	}
+	dst = fmt.Appendf(dst, "%08x ", crc32.Checksum(body, crcTable))
+	dst = append(dst, body...)
+	return append(dst, '\n')
+}
+
+// writeMetadataSnapshot atomically replaces the log with the records that
+// rebuild image.
+func writeMetadataSnapshot(path string, image *MetadataImage) error {
+	var buf []byte
+	for _, r := range image.records() {
+		buf = appendMetadataLine(buf, r)
+	}
+	tmp := path + ".tmp"
+	if err := writeFileSync(tmp, buf); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (s *fileMetadataStore) Image() *MetadataImage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.image
+}
+
+func (s *fileMetadataStore) Apply(_ context.Context, recs ...MetadataRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.f == nil {
+		return errors.New("metadata store closed")
+	}
+	next := s.mu.image.clone()
+	var buf []byte
+	for _, r := range recs {
+		if err := next.apply(r); err != nil {
+			return err
+		}
+		buf = appendMetadataLine(buf, r)
+	}
+	if _, err := s.mu.f.Write(buf); err != nil {
+		return fmt.Errorf("metadata log write: %w", err)
+	}
+	if err := s.mu.f.Sync(); err != nil {
+		// The file's state is unknown after a failed fsync: refuse
+		// further writes rather than report durability we lack.
+		s.mu.f.Close()
+		s.mu.f = nil
+		return fmt.Errorf("metadata log fsync: %w", err)
+	}
+	s.mu.image = next
+	return nil
+}
+
+func (s *fileMetadataStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.f == nil {
+		return nil
+	}
+	err := s.mu.f.Close()
+	s.mu.f = nil
+	return err
+}

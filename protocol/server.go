@@ -1,0 +1,450 @@
+package protocol
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Request is one decoded request handed to the Handler.
+type Request struct {
+	Header  Header
+	Msg     kmsg.Request
+	Session *Session
+	// Received is when the frame was fully read.
+	Received time.Time
+	// FrameBytes is the size of the request frame.
+	FrameBytes int
+}
+
+// Reply is a handler's answer to a request.
+//
+// Exactly one of these holds: Resp is the response, ready now; Wait is
+// called later from the connection's writer, in request order, and returns
+// the response (it must return promptly once ctx is done, which happens when
+// the connection closes); NoResponse is set when the protocol sends nothing
+// back (a Produce with acks=0).
+type Reply struct {
+	Resp       kmsg.Response
+	Wait       func(ctx context.Context) kmsg.Response
+	NoResponse bool
+	// Close closes the connection once this reply's turn comes, after
+	// writing the response if there is one. Kafka closes the connection
+	// of an acks=0 producer whose produce failed, as the only way to tell
+	// it.
+	Close bool
+	// Release, if set, is called once the response has been encoded, so
+	// a handler can return pooled buffers the response refers to.
+	Release func()
+}
+
+// Handler serves decoded requests. Handle is called from the connection's
+// reader goroutine in request order and must not block for long; anything
+// that waits (on replication, an fsync, new data) goes into Reply.Wait.
+type Handler interface {
+	// Versions returns the range of versions served for an API key, and
+	// false for keys that are not served.
+	Versions(key int16) (min, max int16, ok bool)
+	Handle(ctx context.Context, req *Request) Reply
+}
+
+// ListenerConfig is one listener, from Kafka's listeners setting.
+type ListenerConfig struct {
+	// Name is the listener name (PLAINTEXT in PLAINTEXT://host:port).
+	Name string
+	// SecurityProtocol is the protocol listener.security.protocol.map
+	// gives the name.
+	SecurityProtocol string
+	// Addr is host:port to bind; port 0 picks a free port.
+	Addr string
+}
+
+// Config configures a Server.
+type Config struct {
+	Listeners []ListenerConfig
+	// MaxRequestBytes is socket.request.max.bytes (default 100 MiB).
+	MaxRequestBytes int32
+	// MemoryBudgetBytes caps the frame bytes held across all connections
+	// between read and response. Default: 4 × MaxRequestBytes, at least
+	// 256 MiB.
+	MemoryBudgetBytes int64
+	// MaxInflight caps requests per connection between dispatch and
+	// response (default 64); the reader stops reading until one completes.
+	MaxInflight int
+	// IdleTimeout is connections.max.idle.ms (default 10 minutes).
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+func (c *Config) withDefaults() {
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 100 << 20
+	}
+	if c.MemoryBudgetBytes <= 0 {
+		c.MemoryBudgetBytes = max(4*int64(c.MaxRequestBytes), 256<<20)
+	}
+	if c.MemoryBudgetBytes < int64(c.MaxRequestBytes) {
+		c.MemoryBudgetBytes = int64(c.MaxRequestBytes)
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 64
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server accepts connections on its listeners and runs the per-connection
+// loops.
+type Server struct {
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	budget  *budget
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	nextID atomic.Uint64
+	closed atomic.Bool
+
+	mu struct {
+		sync.Mutex
+		listeners []*listener
+		conns     map[*conn]struct{}
+	}
+	stats Stats
+}
+
+// Stats are counters a metrics layer reads.
+type Stats struct {
+	ConnectionsAccepted atomic.Int64
+	ConnectionsOpen     atomic.Int64
+	ProtocolErrors      atomic.Int64
+	Requests            atomic.Int64
+}
+
+type listener struct {
+	cfg ListenerConfig
+	ln  net.Listener
+}
+
+// NewServer returns a server that is not yet listening.
+func NewServer(cfg Config, h Handler) *Server {
+	cfg.withDefaults()
+	s := &Server{cfg: cfg, handler: h, log: cfg.Logger.With("component", "protocol")}
+	s.budget = newBudget(cfg.MemoryBudgetBytes)
+	s.mu.conns = make(map[*conn]struct{})
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Start binds every listener and starts accepting. On error no listener is
+// left open.
+func (s *Server) Start() error {
+	var bound []*listener
+	for _, lc := range s.cfg.Listeners {
+		ln, err := net.Listen("tcp", lc.Addr)
+		if err != nil {
+			for _, l := range bound {
+				l.ln.Close()
+			}
+			return fmt.Errorf("listener %s on %s: %w", lc.Name, lc.Addr, err)
+		}
+		bound = append(bound, &listener{cfg: lc, ln: ln})
+	}
+	s.mu.Lock()
+	s.mu.listeners = bound
+	s.mu.Unlock()
+	for _, l := range bound {
+		s.log.Info("listening", "listener", l.cfg.Name, "addr", l.ln.Addr().String())
+		s.wg.Add(1)
+		go s.accept(l)
+	}
+	return nil
+}
+
+// Addrs returns the bound address of each listener, in configuration order.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.mu.listeners))
+	for i, l := range s.mu.listeners {
+		out[i] = l.ln.Addr()
+	}
+	return out
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines. It is idempotent.
+func (s *Server) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.cancel()
+	s.mu.Lock()
+	for _, l := range s.mu.listeners {
+		l.ln.Close()
+	}
+	for c := range s.mu.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) accept(l *listener) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failures such as EMFILE: back off and retry
+			// rather than spin or stop serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "listener", l.cfg.Name, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		c := s.newConn(l, nc)
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.mu.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.stats.ConnectionsAccepted.Add(1)
+		s.stats.ConnectionsOpen.Add(1)
+		s.wg.Add(1)
+		go c.run()
+	}
+}
+
+// pending is one request between dispatch and response.
+type pending struct {
+	key        int16
+	corrID     int32
+	reply      Reply
+	frameBytes int64
+}
+
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	sess    *Session
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	queue   chan *pending
+	started time.Time
+}
+
+func (s *Server) newConn(l *listener, nc net.Conn) *conn {
+	id := s.nextID.Add(1)
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &conn{
+		s:      s,
+		nc:     nc,
+		sess:   newSession(id, l, nc),
+		ctx:    ctx,
+		cancel: cancel,
+		queue:  make(chan *pending, s.cfg.MaxInflight),
+	}
+	c.log = s.log.With("remote_addr", nc.RemoteAddr().String(), "listener", l.cfg.Name)
+	return c
+}
+
+// run owns the connection: it reads and dispatches in this goroutine and
+// writes responses from a second one.
+func (c *conn) run() {
+	defer c.s.wg.Done()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if err != nil && !isClosedErr(err) {
+		c.s.stats.ProtocolErrors.Add(1)
+		c.log.Debug("closing connection", "err", err)
+	}
+	// The writer drains what was dispatched (the client may still read
+	// the responses to a request that preceded a bad one), then exits.
+	close(c.queue)
+	<-writerDone
+	c.cancel()
+	c.nc.Close()
+	c.s.mu.Lock()
+	delete(c.s.mu.conns, c)
+	c.s.mu.Unlock()
+	c.s.stats.ConnectionsOpen.Add(-1)
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errIdle)
+}
+
+var errIdle = errors.New("connection idle longer than connections.max.idle.ms")
+
+func (c *conn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)); err != nil {
+			return err
+		}
+		size, err := ReadFrameSize(br, c.s.cfg.MaxRequestBytes)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if len(c.queue) > 0 {
+					continue // a long request is in flight: not idle
+				}
+				return errIdle
+			}
+			return err
+		}
+		if err := c.s.budget.acquire(c.ctx, int64(size)); err != nil {
+			return err
+		}
+		// A frame that starts must finish within the idle timeout.
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			c.s.budget.release(int64(size))
+			return err
+		}
+		p, err := c.dispatch(frame)
+		if err != nil {
+			c.s.budget.release(int64(size))
+			return err
+		}
+		c.s.stats.Requests.Add(1)
+		select {
+		case c.queue <- p:
+		case <-c.ctx.Done():
+			c.s.budget.release(int64(size))
+			return c.ctx.Err()
+		}
+	}
+}
+
+// dispatch decodes one frame and runs the handler's dispatch stage.
+func (c *conn) dispatch(frame []byte) (*pending, error) {
+	h, err := ParseHeader(frame)
+	if err != nil {
+		return nil, err
+	}
+	minV, maxV, ok := c.s.handler.Versions(h.Key)
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported api key %d", ErrMalformed, h.Key)
+	}
+	p := &pending{key: h.Key, corrID: h.CorrelationID, frameBytes: int64(len(frame))}
+	var msg kmsg.Request
+	if h.Version < minV || h.Version > maxV {
+		if h.Key != kmsg.ApiVersions.Int16() {
+			return nil, fmt.Errorf("%w: %s v%d not in served range %d-%d", ErrMalformed, kmsg.NameForKey(h.Key), h.Version, minV, maxV)
+		}
+		// KIP-511: answer an ApiVersions of unknown version at v0 so the
+		// client learns the supported range; the handler sees the
+		// requested version in the header and reports UNSUPPORTED_VERSION.
+		msg = &kmsg.ApiVersionsRequest{Version: 0}
+	} else {
+		msg, err = DecodeRequest(frame, &h)
+		if err != nil {
+			return nil, err
+		}
+		c.sess.setClientID(h.ClientID)
+	}
+	req := &Request{Header: h, Msg: msg, Session: c.sess, Received: time.Now(), FrameBytes: len(frame)}
+	p.reply = c.s.handler.Handle(c.ctx, req)
+	return p, nil
+}
+
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	broken := false
+	for p := range c.queue {
+		resp := p.reply.Resp
+		if p.reply.Wait != nil {
+			resp = p.reply.Wait(c.ctx)
+		}
+		c.s.budget.release(p.frameBytes)
+		if broken {
+			release(p.reply)
+			continue
+		}
+		buf = buf[:0]
+		if !p.reply.NoResponse && resp != nil {
+			buf = AppendResponse(buf, p.key, p.corrID, resp)
+		}
+		release(p.reply)
+		if _, err := bw.Write(buf); err != nil {
+			broken = c.failWrite(err)
+			continue
+		}
+		if p.reply.Close {
+			bw.Flush()
+			broken = c.failWrite(net.ErrClosed)
+			continue
+		}
+		if len(c.queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				broken = c.failWrite(err)
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin a large fetch buffer on an idle connection
+		}
+	}
+	if !broken {
+		bw.Flush()
+	}
+}
+
+func release(r Reply) {
+	if r.Release != nil {
+		r.Release()
+	}
+}
+
+// failWrite closes the socket after a write error so that the reader
+// stops; the remaining queued replies are still resolved to release their
+// resources.
+func (c *conn) failWrite(err error) bool {
+	if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.log.Debug("write failed", "err", err)
+	}
+	c.cancel()
+	c.nc.Close()
+	return true
+}
