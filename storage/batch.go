@@ -85,6 +85,19 @@ func checkBatchHeader(b []byte, avail int64) error {
 	return nil
 }
 
+// validBatchHeader is checkBatchHeader without the error value, for the
+// read path, which must not allocate.
+func validBatchHeader(b []byte, avail int64) bool {
+	if avail < batchHeaderBytes {
+		return false
+	}
+	length := int32(binary.BigEndian.Uint32(b[batchLengthAt:]))
+	base := batchBaseOffset(b)
+	return length >= batchLengthMin && batchLengthFieldEnd+int64(length) <= avail &&
+		b[batchMagicAt] == batchMagic && batchLastOffsetDelta(b) >= 0 &&
+		base >= 0 && base <= math.MaxInt64-math.MaxInt32
+}
+
 // checkBatchCRC verifies the CRC32C of one whole batch.
 func checkBatchCRC(b []byte) error {
 	want := binary.BigEndian.Uint32(b[batchCRCAt:])

@@ -96,11 +96,11 @@ func (s *segment) readFrom(pos int64, maxBytes int, maxOffset int64, minOneBatch
 	end := int64(0)
 	for end+batchPeekBytes <= n {
 		b := buf[end:n]
-		if err := checkBatchHeader(b, int64(len(b))); err != nil {
-			if end == 0 {
-				return res, corruptionf("segment %d: batch at %d: %v", s.baseOffset, pos+end, err)
-			}
+		if batchSize(b) > int64(len(b)) && end > 0 {
 			break // a batch cut off by maxBytes
+		}
+		if !validBatchHeader(b, int64(len(b))) {
+			return res, corruptionf("segment %d: batch at %d: %v", s.baseOffset, pos+end, checkBatchHeader(b, int64(len(b))))
 		}
 		if batchBaseOffset(b) >= maxOffset {
 			break

@@ -181,8 +181,8 @@ func (s *segment) findBatch(target, limit int64, scratch []byte) (pos int64, fou
 		if _, err := s.file.ReadAt(hdr, pos); err != nil {
 			return 0, false, fmt.Errorf("segment %d: read header at %d: %w", s.baseOffset, pos, err)
 		}
-		if err := checkBatchHeader(hdr, limit-pos); err != nil {
-			return 0, false, corruptionf("segment %d: header at %d: %v", s.baseOffset, pos, err)
+		if !validBatchHeader(hdr, limit-pos) {
+			return 0, false, corruptionf("segment %d: header at %d: %v", s.baseOffset, pos, checkBatchHeader(hdr, limit-pos))
 		}
 		if batchBaseOffset(hdr)+int64(batchLastOffsetDelta(hdr)) >= target {
 			return pos, true, nil
