@@ -224,4 +224,3 @@ func TestClientTopicLifecycle(t *testing.T) {
 		t.Fatalf("after restart end offset %d, want 1", e.Offset)
 	}
 }
-

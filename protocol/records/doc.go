@@ -99,10 +99,23 @@
 // anything is allocated for them, and no step of the walk allocates per
 // record. Per-record messages are built only for failing records.
 //
+// A Scratch keeps its decompression buffer between calls, up to 8 MiB; a
+// larger one is dropped after the call that needed it.
+//
 // # Codecs
 //
 // gzip (RFC 1952, multiple members allowed), snappy (the xerial framing of
 // snappy-java, or one raw block), LZ4 (frame format) and zstd (frames) are
-// decoded. Compress writes what the Java client writes. AppendBatch and
-// BuildBatch encode whole batches, for tests and tools.
+// decoded by Decompress. Compress writes what the Java client writes. zstd
+// decoders are pooled per limit (rounded up to a power of two, at least
+// 1 MiB) and refuse frames whose window exceeds that size; producers' windows
+// are far smaller (8 MiB at zstd level 19) unless both the level and the
+// batch are extreme.
+//
+// # Reading and building
+//
+// ForEachRecord yields a zero-copy RecordView of each record of a stored
+// batch (key, value, raw headers, absolute timestamp and offset), for
+// ListOffsets by timestamp and for compaction. AppendBatch and BuildBatch
+// encode whole batches as producers do, for tests and tools.
 package records

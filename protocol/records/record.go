@@ -111,7 +111,10 @@ func readBytesField(b []byte) ([]byte, int) {
 	return b[n : n+int(l) : n+int(l)], n + int(l)
 }
 
-var errInvalidStructure = &Error{Code: kerr.InvalidRecord, Message: "Found invalid record structure"}
+// invalidStructure is Kafka's error for a record whose fields do not parse.
+func invalidStructure() *Error {
+	return newError(kerr.InvalidRecord, "Found invalid record structure")
+}
 
 // parseRecord reads one record from the front of b into r, returning the
 // bytes consumed. Its errors follow Kafka's DefaultRecord.readFrom.
@@ -121,7 +124,7 @@ func parseRecord(b []byte, r *RecordView) (int, *Error) {
 		return 0, newError(kerr.InvalidRecord, "Incorrect declared batch size, premature EOF reached")
 	}
 	if n < 0 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	rest := len(b) - n
 	if size < 0 || int(size) > rest {
@@ -143,34 +146,34 @@ func parseRecord(b []byte, r *RecordView) (int, *Error) {
 // parseBody parses the fields of one record body and returns the bytes read.
 func parseBody(body []byte, r *RecordView) (int, *Error) {
 	if len(body) < 1 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	r.Attributes = int8(body[0])
 	p := 1
 	var n int
 	r.TimestampDelta, n = readVarlong(body[p:])
 	if n <= 0 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	p += n
 	r.OffsetDelta, n = readVarint(body[p:])
 	if n <= 0 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	p += n
 	r.Key, n = readBytesField(body[p:])
 	if n <= 0 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	p += n
 	r.Value, n = readBytesField(body[p:])
 	if n <= 0 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	p += n
 	count, n := readVarint(body[p:])
 	if n <= 0 {
-		return 0, errInvalidStructure
+		return 0, invalidStructure()
 	}
 	p += n
 	if count < 0 {
@@ -184,19 +187,19 @@ func parseBody(body []byte, r *RecordView) (int, *Error) {
 	for i := int32(0); i < count; i++ {
 		kl, n := readVarint(body[p:])
 		if n <= 0 {
-			return 0, errInvalidStructure
+			return 0, invalidStructure()
 		}
 		if kl < 0 {
 			return 0, newError(kerr.InvalidRecord, "Invalid negative header key size "+itoa(int64(kl)))
 		}
 		p += n
 		if int(kl) > len(body)-p {
-			return 0, errInvalidStructure
+			return 0, invalidStructure()
 		}
 		p += int(kl)
 		_, n = readBytesField(body[p:])
 		if n <= 0 {
-			return 0, errInvalidStructure
+			return 0, invalidStructure()
 		}
 		p += n
 	}
