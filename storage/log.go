@@ -224,6 +224,7 @@ func (l *Log) load() error {
 			return err
 		}
 		leo = start
+		scanned = nil // retired; the new segment is empty
 	}
 	l.mu.epochs.truncateFromEnd(leo)
 	l.mu.epochs.truncateFromStart(start)
