@@ -89,7 +89,7 @@ func (c *testClock) Ms() int64 { return c.Now().UnixMilli() }
 
 // testLogger routes log output through t.Log.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 type tWriter struct{ t testing.TB }
