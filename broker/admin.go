@@ -12,6 +12,13 @@ import (
 // names fit file system limits).
 const maxTopicNameLength = 249
 
+// maxPartitionsPerRequest bounds the partitions one CreateTopics or
+// CreatePartitions may add, as Kafka's controller bounds the records of one
+// operation: a request cannot make the broker open millions of logs.
+const maxPartitionsPerRequest = 10000
+
+const excessivePartitionsMessage = "Excessively large number of partitions per request."
+
 // validateTopicName applies Kafka's topic name rules.
 func validateTopicName(name string) error {
 	switch {
@@ -50,6 +57,9 @@ func (b *Broker) createTopic(ctx context.Context, name string, partitions int32,
 	}
 	if partitions <= 0 {
 		return kerr.InvalidPartitions.Code, "Number of partitions must be larger than 0."
+	}
+	if partitions > maxPartitionsPerRequest {
+		return kerr.PolicyViolation.Code, excessivePartitionsMessage
 	}
 	if replicationFactor <= 0 {
 		return kerr.InvalidReplicationFactor.Code, "Replication factor must be larger than 0."
@@ -137,6 +147,9 @@ func (b *Broker) createPartitions(ctx context.Context, name string, count int32,
 	}
 	if count == ti.Partitions {
 		return kerr.InvalidPartitions.Code, fmt.Sprintf("Topic already has %d partitions.", ti.Partitions)
+	}
+	if count-ti.Partitions > maxPartitionsPerRequest {
+		return kerr.PolicyViolation.Code, excessivePartitionsMessage
 	}
 	if assignment != nil {
 		if int32(len(assignment)) != count-ti.Partitions {

@@ -141,6 +141,10 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 	if lim.TimestampType == records.LogAppendTime {
 		records.SetLogAppendTime(data, now)
 		sp.LogAppendTime = now
+	} else {
+		// As Kafka's leader does: the batch's max timestamp is the
+		// largest record timestamp found, whatever the client wrote.
+		records.SetMaxTimestamp(data, records.CreateTime, bi.MaxTimestamp)
 	}
 	base, last, err := p.append(data)
 	if err != nil {

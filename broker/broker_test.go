@@ -18,18 +18,18 @@ import (
 // stops it when the test ends.
 type testBroker struct {
 	*Broker
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	addr    string
 	setting map[string]string
 }
 
-func startBroker(t *testing.T, settings map[string]string) *testBroker {
+func startBroker(t testing.TB, settings map[string]string) *testBroker {
 	t.Helper()
 	return startBrokerIn(t, t.TempDir(), settings)
 }
 
-func startBrokerIn(t *testing.T, dir string, settings map[string]string) *testBroker {
+func startBrokerIn(t testing.TB, dir string, settings map[string]string) *testBroker {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("SKEIN_TEST_DEBUG") != "" {
@@ -64,7 +64,7 @@ func (tb *testBroker) restart() *testBroker {
 	return startBrokerIn(tb.t, tb.dir, tb.setting)
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

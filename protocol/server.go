@@ -396,6 +396,13 @@ func (c *conn) writeLoop() {
 	for p := range c.queue {
 		resp := p.reply.Resp
 		if p.reply.Wait != nil {
+			// Responses already written must not sit in the buffer
+			// while this one waits.
+			if !broken && bw.Buffered() > 0 {
+				if err := bw.Flush(); err != nil {
+					broken = c.failWrite(err)
+				}
+			}
 			resp = p.reply.Wait(c.ctx)
 		}
 		c.s.budget.release(p.frameBytes)
