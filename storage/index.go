@@ -31,15 +31,15 @@ type timeEntry struct {
 	relOffset uint32
 }
 
-// lookupOffset returns the position of the last indexed batch whose base
-// offset is <= rel, or 0 when there is none (the segment's first batch is
-// at position 0).
-func lookupOffset(idx []offsetEntry, rel uint32) int64 {
+// lookupOffset returns the last entry whose relative offset is <= rel,
+// and whether there is one; without one, a search starts at position 0,
+// where the segment's first batch is.
+func lookupOffset(idx []offsetEntry, rel uint32) (offsetEntry, bool) {
 	i := sort.Search(len(idx), func(i int) bool { return idx[i].relOffset > rel })
 	if i == 0 {
-		return 0
+		return offsetEntry{}, false
 	}
-	return int64(idx[i-1].position)
+	return idx[i-1], true
 }
 
 // lookupTime returns the relative offset of the last entry whose timestamp

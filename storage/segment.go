@@ -172,9 +172,11 @@ func (s *segment) findBatch(target, limit int64, scratch []byte) (pos int64, fou
 	if rel > math.MaxUint32 {
 		rel = math.MaxUint32
 	}
-	pos = 0
+	var entry offsetEntry
+	indexed := false
 	if rel > 0 {
-		pos = lookupOffset(s.offsetIndex, uint32(rel))
+		entry, indexed = lookupOffset(s.offsetIndex, uint32(rel))
+		pos = int64(entry.position)
 	}
 	for pos < limit {
 		hdr := scratch[:batchPeekBytes]
@@ -183,6 +185,14 @@ func (s *segment) findBatch(target, limit int64, scratch []byte) (pos int64, fou
 		}
 		if !validBatchHeader(hdr, limit-pos) {
 			return 0, false, corruptionf("segment %d: header at %d: %v", s.baseOffset, pos, checkBatchHeader(hdr, limit-pos))
+		}
+		if indexed {
+			// Paired check: the offset index and the batch it points at
+			// must agree, or a read could return the wrong batch.
+			if want := s.baseOffset + int64(entry.relOffset); batchBaseOffset(hdr) != want {
+				return 0, false, corruptionf("segment %d: offset index maps %d to %d, batch there starts at %d", s.baseOffset, want, pos, batchBaseOffset(hdr))
+			}
+			indexed = false
 		}
 		if batchBaseOffset(hdr)+int64(batchLastOffsetDelta(hdr)) >= target {
 			return pos, true, nil
