@@ -13,6 +13,8 @@ package broker
 // unless write.caching is on. Invalid acks → INVALID_REQUIRED_ACKS.
 // Versions 0–2 are advertised (as Kafka 4 does for old librdkafka probes)
 // but answered UNSUPPORTED_VERSION: they carry message formats 0 and 1.
+// A topic whose compression.type names a codec gets batches rewritten in
+// that codec; "producer" (the default) keeps them as sent.
 // Idempotent and transactional batches (producer id set) are answered with
 // Kafka's errors for an unknown producer until InitProducerId is served.
 // Version notes: v3 record batch v2; v5 log start offset; v8 record errors
@@ -122,6 +124,10 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 	lim.TopicPartition = p.name
 	scratch := scratchPool.Get().(*records.Scratch)
 	bi, err := records.Validate(data, lim, scratch)
+	if err == nil && ts.recompress && bi.Codec != ts.codec {
+		data, err = records.Recompress(nil, data[:bi.Size], ts.codec, lim.MaxDecompressedBytes, scratch)
+		bi.Size = len(data)
+	}
 	scratchPool.Put(scratch)
 	if err != nil {
 		setRecordsError(sp, err)

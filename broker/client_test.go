@@ -224,3 +224,45 @@ func TestClientTopicLifecycle(t *testing.T) {
 		t.Fatalf("after restart end offset %d, want 1", e.Offset)
 	}
 }
+
+// TestTopicCompressionTypeRecompresses checks that a topic with
+// compression.type=zstd stores batches in zstd whatever the producer used,
+// and that consumers read the same records back.
+func TestTopicCompressionTypeRecompresses(t *testing.T) {
+	tb := startBroker(t, nil)
+	ctx := testCtx(t)
+	const topic = "zstd-topic"
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, map[string]*string{"compression.type": kadm.StringPtr("zstd")}, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod := tb.client(kgo.ProducerBatchCompression(kgo.GzipCompression()), kgo.DisableIdempotentWrite(), kgo.ProducerLinger(20*time.Millisecond))
+	var recs []*kgo.Record
+	for i := 0; i < 50; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte{byte(i)}, Value: bytes.Repeat([]byte("fhir"), 100)})
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p := tb.lookupTopic(topic).partition(0)
+	rr, err := p.log.Read(0, 1<<20, p.highWatermark(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codec := rr.Data[22] & 7; codec != 4 {
+		t.Fatalf("stored codec %d, want zstd (4)", codec)
+	}
+	cons := tb.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	got := 0
+	for got < 50 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Key[0] != byte(got) || !bytes.Equal(r.Value, recs[got].Value) {
+				t.Fatalf("record %d differs", got)
+			}
+			got++
+		})
+	}
+}

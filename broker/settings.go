@@ -95,6 +95,10 @@ type topicSettings struct {
 	limits       records.Limits
 	writeCaching bool
 	minISR       int
+	// recompress is set when compression.type names a codec: batches in
+	// another codec are rewritten to codec, as Kafka's leader does.
+	recompress bool
+	codec      records.Codec
 }
 
 // topic resolves a topic's overrides. Overrides in the metadata were
@@ -140,6 +144,18 @@ func (s *settingsResolver) topic(overrides map[string]string) *topicSettings {
 	ts.limits.TimestampAfterMaxMs = v.Int64(config.MessageTimestampAfterMaxMs)
 	if v.String(config.MessageTimestampType) == "LogAppendTime" {
 		ts.limits.TimestampType = records.LogAppendTime
+	}
+	switch v.String(config.CompressionType) {
+	case "uncompressed":
+		ts.recompress, ts.codec = true, records.CodecNone
+	case "gzip":
+		ts.recompress, ts.codec = true, records.CodecGzip
+	case "snappy":
+		ts.recompress, ts.codec = true, records.CodecSnappy
+	case "lz4":
+		ts.recompress, ts.codec = true, records.CodecLZ4
+	case "zstd":
+		ts.recompress, ts.codec = true, records.CodecZstd
 	}
 	for _, p := range v.List(config.CleanupPolicy) {
 		if p == "compact" {
