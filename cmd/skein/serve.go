@@ -68,7 +68,7 @@ func serveSettings(o serveOptions) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		fileValues, err := config.ParseProperties(f, o.configFile)
+		fileValues, err := config.LoadBroker(f, o.configFile)
 		f.Close()
 		if err != nil {
 			return nil, err
