@@ -300,7 +300,9 @@ func (b *Broker) reconcile() error {
 		t.settings.Store(ts)
 		parts := t.partitions()
 		for _, p := range parts {
-			p.log.SetConfig(ts.storage)
+			if err := p.log.SetConfig(ts.storage); err != nil {
+				b.log.Error("topic config not applied to log", "topic", t.name, "partition", p.index, "err", err)
+			}
 		}
 		if int32(len(parts)) < ti.Partitions {
 			next := append([]*partition(nil), parts...)
