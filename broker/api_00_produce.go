@@ -134,15 +134,14 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 		return 0, false
 	}
 	data = data[:bi.Size]
+	var bp *batchProducer
 	if bi.ProducerID >= 0 {
-		// Producer state (sequence numbers) is required to accept
-		// idempotent batches without duplicates.
 		if bi.Transactional {
+			// Transactional writes need the transaction coordinator.
 			sp.ErrorCode = kerr.InvalidTxnState.Code
-		} else {
-			sp.ErrorCode = kerr.UnknownProducerID.Code
+			return 0, false
 		}
-		return 0, false
+		bp = &batchProducer{id: bi.ProducerID, epoch: bi.ProducerEpoch, firstSeq: bi.BaseSequence, lastSeq: seqAdd(bi.BaseSequence, bi.LastOffsetDelta), timestamp: bi.MaxTimestamp}
 	}
 	if lim.TimestampType == records.LogAppendTime {
 		records.SetLogAppendTime(data, now)
@@ -152,11 +151,22 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 		// largest record timestamp found, whatever the client wrote.
 		records.SetMaxTimestamp(data, records.CreateTime, bi.MaxTimestamp)
 	}
-	base, last, err := p.append(data)
-	if err != nil {
+	base, last, dup, err := p.appendProducer(data, bp, now)
+	var ke *kerr.Error
+	switch {
+	case errors.As(err, &ke):
+		sp.ErrorCode = ke.Code
+		sp.ErrorMessage = kmsg.StringPtr(err.Error())
+		return 0, false
+	case err != nil:
 		b.log.Error("append failed", "topic", p.topic.name, "partition", p.index, "err", err)
 		sp.ErrorCode = kerr.KafkaStorageError.Code
 		return 0, false
+	case dup:
+		// A retry of a batch already written: answer with its
+		// original offsets. It was fsynced, or is being, by the
+		// request that wrote it; waiting for last covers both.
+		sp.LogAppendTime = -1
 	}
 	sp.BaseOffset = base
 	sp.LogStartOffset = p.log.LogStartOffset()

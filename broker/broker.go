@@ -191,7 +191,7 @@ func (b *Broker) closeLogs() error {
 	var first error
 	for _, t := range b.mu.topics {
 		for _, p := range t.partitions() {
-			if err := p.log.Close(); err != nil && first == nil {
+			if err := p.close(); err != nil && first == nil {
 				first = err
 			}
 		}
@@ -290,7 +290,7 @@ func (b *Broker) reconcile() error {
 		t := b.mu.byID[ti.ID]
 		b.mu.RUnlock()
 		if t == nil {
-			t = &topic{name: ti.Name, id: ti.ID}
+			t = &topic{name: ti.Name, id: ti.ID, logger: b.log.With("topic", ti.Name)}
 			b.mu.Lock()
 			b.mu.topics[ti.Name] = t
 			b.mu.byID[ti.ID] = t
@@ -357,6 +357,7 @@ type topic struct {
 	parts    atomic.Pointer[[]*partition]
 	settings atomic.Pointer[topicSettings]
 	deleted  atomic.Bool
+	logger   *slog.Logger
 }
 
 func (t *topic) partitions() []*partition {

@@ -21,9 +21,11 @@ type partition struct {
 	// leaderEpoch is the partition leader epoch stamped into every batch.
 	leaderEpoch int32
 
-	// appendMu orders the appends of concurrent producers so that the
-	// batches of one request stay contiguous.
+	// appendMu orders appends, and makes an idempotent producer's
+	// sequence check and the append it allows one step.
 	appendMu sync.Mutex
+	// producers is guarded by appendMu.
+	producers *producerState
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{}
@@ -36,7 +38,12 @@ func (b *Broker) openPartition(t *topic, i int32, ts *topicSettings) (*partition
 	if err != nil {
 		return nil, err
 	}
-	return &partition{topic: t, index: i, name: partitionDirName(t.name, i), log: l, waiters: map[chan struct{}]struct{}{}}, nil
+	p := &partition{topic: t, index: i, name: partitionDirName(t.name, i), log: l, waiters: map[chan struct{}]struct{}{}}
+	if err := p.loadProducerState(b.now().UnixMilli()); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // highWatermark is the offset below which records are visible.
@@ -47,19 +54,60 @@ func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
 // the high watermark.
 func (p *partition) lastStableOffset() int64 { return p.highWatermark() }
 
-// append stamps the leader epoch into every batch and appends them.
+// append stamps the leader epoch into every batch and appends them. The
+// batches carry no producer id (internal writes, non-idempotent clients).
 func (p *partition) append(batches []byte) (base, last int64, err error) {
+	base, last, _, err = p.appendProducer(batches, nil, 0)
+	return base, last, err
+}
+
+// appendProducer appends one batch. For an idempotent producer's batch
+// (bp non-nil) it first applies the sequence rules: a duplicate of one of
+// the producer's last batches is not written again and its original
+// offsets are returned with dup set.
+func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64) (base, last int64, dup bool, err error) {
 	for off := 0; off+12 <= len(batches); {
 		binary.BigEndian.PutUint32(batches[off+12:], uint32(p.leaderEpoch))
 		off += 12 + int(binary.BigEndian.Uint32(batches[off+8:]))
 	}
 	p.appendMu.Lock()
-	base, last, err = p.log.Append(batches)
-	p.appendMu.Unlock()
-	if err == nil {
-		p.wakeAll()
+	defer p.appendMu.Unlock()
+	if bp != nil {
+		d, err := p.producers.check(*bp)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if d != nil {
+			return d.FirstOffset, d.LastOffset, true, nil
+		}
 	}
-	return base, last, err
+	base, last, err = p.log.Append(batches)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if bp != nil {
+		p.producers.update(*bp, base, last, now)
+	}
+	if n := p.log.NumSegments(); n != p.producers.segments {
+		// A segment rolled: snapshot the producer state so that a
+		// restart scans at most one segment to rebuild it.
+		p.producers.segments = n
+		if err := p.producers.writeSnapshot(p.log.Dir(), last+1); err != nil {
+			p.topic.logger.Warn("producer state snapshot failed", "partition", p.index, "err", err)
+		}
+	}
+	p.wakeAll()
+	return base, last, false, nil
+}
+
+// close snapshots the producer state and closes the log cleanly.
+func (p *partition) close() error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if err := p.producers.writeSnapshot(p.log.Dir(), p.log.LogEndOffset()); err != nil {
+		p.topic.logger.Warn("producer state snapshot failed", "partition", p.index, "err", err)
+	}
+	return p.log.Close()
 }
 
 // watch registers ch to be signalled (without blocking) at the next append.
