@@ -396,6 +396,18 @@ func (b *Broker) startBackground() {
 	b.goEvery(retentionEvery, b.enforceRetention)
 	b.goEvery(time.Second, b.flushByTime)
 	b.goEvery(time.Minute, func() { b.sessions.expire(b.now()) })
+	b.goEvery(time.Minute, b.expireProducers)
+}
+
+// expireProducers forgets idempotent producers idle for longer than
+// producer.id.expiration.ms, as Kafka does.
+func (b *Broker) expireProducers() {
+	cutoff := b.now().UnixMilli() - b.settings.brokerInt("producer.id.expiration.ms", 86400000)
+	for _, p := range b.allPartitions() {
+		p.appendMu.Lock()
+		p.producers.expire(cutoff)
+		p.appendMu.Unlock()
+	}
 }
 
 func (b *Broker) goEvery(d time.Duration, fn func()) {
