@@ -86,6 +86,9 @@ type Log struct {
 	// error it returns is treated as an fsync failure. Tests use it to
 	// hold a round open and to inject failures.
 	beforeFsync func() error
+	// fsyncObserver, if set, receives the duration of every successful
+	// fsync round (SetFsyncObserver).
+	fsyncObserver atomic.Pointer[func(time.Duration)]
 }
 
 // recoveryStats describes what Open did.

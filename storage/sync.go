@@ -90,6 +90,7 @@ func (l *Log) syncLocked() error {
 		return nil
 	}
 	l.syncRounds.Add(1)
+	start := time.Now()
 	if l.beforeFsync != nil {
 		if err := l.beforeFsync(); err != nil {
 			return l.fail(fmt.Errorf("fsync: %w", err))
@@ -120,6 +121,7 @@ func (l *Log) syncLocked() error {
 	if target > l.syncedEnd.Load() {
 		l.syncedEnd.Store(target)
 	}
+	l.observeFsync(time.Since(start))
 	l.lastFlush.Store(l.nowMs())
 	return nil
 }
