@@ -140,6 +140,8 @@ type Stats struct {
 type listener struct {
 	cfg ListenerConfig
 	ln  net.Listener
+	// open counts the listener's open connections.
+	open atomic.Int64
 }
 
 // NewServer returns a server that is not yet listening.
@@ -190,6 +192,17 @@ func (s *Server) Addrs() []net.Addr {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
+
+// ListenerConnections calls fn with the name and the number of open
+// connections of each bound listener, in configuration order.
+func (s *Server) ListenerConnections(fn func(listener string, open int64)) {
+	s.mu.Lock()
+	ls := s.mu.listeners
+	s.mu.Unlock()
+	for _, l := range ls {
+		fn(l.cfg.Name, l.open.Load())
+	}
+}
 
 // Close stops accepting, closes every connection and waits for their
 // goroutines. It is idempotent.
@@ -245,6 +258,7 @@ func (s *Server) accept(l *listener) {
 		s.mu.Unlock()
 		s.stats.ConnectionsAccepted.Add(1)
 		s.stats.ConnectionsOpen.Add(1)
+		l.open.Add(1)
 		s.wg.Add(1)
 		go c.run()
 	}
@@ -267,6 +281,7 @@ type conn struct {
 	cancel  context.CancelFunc
 	queue   chan *pending
 	started time.Time
+	lis     *listener
 }
 
 func (s *Server) newConn(l *listener, nc net.Conn) *conn {
@@ -279,6 +294,7 @@ func (s *Server) newConn(l *listener, nc net.Conn) *conn {
 		ctx:    ctx,
 		cancel: cancel,
 		queue:  make(chan *pending, s.cfg.MaxInflight),
+		lis:    l,
 	}
 	c.log = s.log.With("remote_addr", nc.RemoteAddr().String(), "listener", l.cfg.Name)
 	return c
@@ -308,6 +324,7 @@ func (c *conn) run() {
 	delete(c.s.mu.conns, c)
 	c.s.mu.Unlock()
 	c.s.stats.ConnectionsOpen.Add(-1)
+	c.lis.open.Add(-1)
 }
 
 func isClosedErr(err error) bool {
