@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -46,23 +47,51 @@ const installHint = "run `bash test/compat/install.sh` first"
 // stopped by TestMain.
 var (
 	brokerOnce sync.Once
+	brokerMu   sync.Mutex
 	brokerInst *broker
 	brokerErr  error
 )
 
 type broker struct {
-	addr    string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process has exited
-	waitErr error
-	logPath string
-	tmp     string
+	stopOnce sync.Once
+	stopErr  error
+	addr     string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	waitErr  error
+	logPath  string
+	tmp      string
 }
 
+// Process groups of running client programs, killed if the test binary is
+// interrupted.
+var (
+	clientsMu sync.Mutex
+	clients   = map[int]bool{}
+)
+
 func TestMain(m *testing.M) {
+	// On SIGINT/SIGTERM (Ctrl-C, go test's own timeout handling aside) stop
+	// everything this binary started before exiting.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "compat: %v: stopping the clients and skein\n", sig)
+		clientsMu.Lock()
+		for pgid := range clients {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+		clientsMu.Unlock()
+		if b := startedBroker(); b != nil {
+			_ = b.stop()
+		}
+		os.Exit(1)
+	}()
 	code := m.Run()
-	if brokerInst != nil {
-		if err := brokerInst.stop(); err != nil {
+	signal.Stop(sigs)
+	if b := startedBroker(); b != nil {
+		if err := b.stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "compat: stopping skein: %v\n", err)
 			if code == 0 {
 				code = 1
@@ -72,6 +101,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// startedBroker returns the broker if one was started, without starting one.
+func startedBroker() *broker {
+	brokerMu.Lock()
+	defer brokerMu.Unlock()
+	return brokerInst
+}
+
 // bootstrap returns the address of the broker under test, starting skein
 // serve the first time unless SKEIN_COMPAT_BOOTSTRAP names a broker.
 func bootstrap(t *testing.T) (addr string, b *broker) {
@@ -79,7 +115,12 @@ func bootstrap(t *testing.T) (addr string, b *broker) {
 	if addr := os.Getenv("SKEIN_COMPAT_BOOTSTRAP"); addr != "" {
 		return addr, nil
 	}
-	brokerOnce.Do(func() { brokerInst, brokerErr = startBroker() })
+	brokerOnce.Do(func() {
+		b, err := startBroker()
+		brokerMu.Lock()
+		brokerInst, brokerErr = b, err
+		brokerMu.Unlock()
+	})
 	if brokerErr != nil {
 		t.Fatalf("starting skein serve: %v", brokerErr)
 	}
@@ -163,17 +204,28 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, err
-	}
+	// Own process group (a terminal's Ctrl-C reaches TestMain, which stops
+	// skein in order), and SIGKILL if the test binary dies without doing so
+	// (a panic, go test's -timeout). Pdeathsig follows the thread that
+	// started the process, so that goroutine keeps its thread until the end.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	b := &broker{addr: addr, cmd: cmd, done: make(chan struct{}), logPath: logPath, tmp: tmp}
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			logFile.Close()
+			started <- err
+			return
+		}
+		started <- nil
 		b.waitErr = cmd.Wait()
 		logFile.Close()
 		close(b.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
 	if err := b.waitReady(); err != nil {
 		b.kill()
 		return nil, fmt.Errorf("skein serve on %s: %v\n--- skein log ---\n%s", addr, err, b.logTail(60))
@@ -235,8 +287,14 @@ func probeMetadata(ctx context.Context, addr string) error {
 	return nil
 }
 
-// stop sends SIGTERM, waits for the exit, and sends SIGKILL after a deadline.
+// stop sends SIGTERM, waits for the exit, and sends SIGKILL after a
+// deadline. Only the first call does anything.
 func (b *broker) stop() error {
+	b.stopOnce.Do(func() { b.stopErr = b.doStop() })
+	return b.stopErr
+}
+
+func (b *broker) doStop() error {
 	defer os.RemoveAll(b.tmp)
 	select {
 	case <-b.done:
@@ -325,13 +383,27 @@ func runClient(t *testing.T, name string, argv ...string) {
 	out := &lineLogger{t: t}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Pdeathsig follows the starting thread: keep it for the client's life.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// On timeout, kill the client's whole process group (kcat children too).
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	t.Logf("%s: %s", name, strings.Join(cmd.Args, " "))
 	start := time.Now()
-	err := cmd.Run()
+	clientsMu.Lock() // held across Start so an interrupt sees the new group
+	err := cmd.Start()
+	if err == nil {
+		clients[cmd.Process.Pid] = true
+	}
+	clientsMu.Unlock()
+	if err == nil {
+		err = cmd.Wait()
+		clientsMu.Lock()
+		delete(clients, cmd.Process.Pid)
+		clientsMu.Unlock()
+	}
 	out.flush()
 	if err != nil {
 		if ctx.Err() != nil {

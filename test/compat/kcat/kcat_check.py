@@ -35,7 +35,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ALL_CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 PARTITIONS = 3
 VALUE_SIZES = [1, 17, 100, 255, 700, 2048, 333, 64, 5000, 3]
-KCAT_TIMEOUT = 300
+KCAT_TIMEOUT = 120
 # Printable ASCII except the ':' key delimiter (values may still contain it
 # where the mode allows), including JSON-special characters.
 ALPHABET = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != ":")
@@ -100,15 +100,23 @@ def create_topic(bootstrap, topic):
     futures[topic].result(timeout=90)
 
 
-def run(cmd, stdin=None):
-    res = subprocess.run(
-        cmd,
-        input=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        timeout=KCAT_TIMEOUT,
-    )
+def run(cmd, stdin=None, timeout=KCAT_TIMEOUT):
+    """Runs kcat; returns (exit code or None on timeout, stdout, stderr)."""
+    try:
+        res = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return None, e.stdout or b"", (e.stderr or b"").decode("utf-8", "replace")
     return res.returncode, res.stdout, res.stderr.decode("utf-8", "replace")
+
+
+def error_lines(stderr):
+    """kcat's and librdkafka's error lines ("% ERROR: ...", "%3|...")."""
+    return [ln for ln in stderr.splitlines() if "ERROR" in ln or ln.startswith(("%3|", "%2|", "%1|", "%0|"))]
+
+
+def tail(text, n=15):
+    lines = text.strip().splitlines()
+    return "\n    ".join(lines[-n:])
 
 
 def run_codec(kcat, bootstrap, topic, codec, records):
@@ -145,17 +153,24 @@ def run_codec(kcat, bootstrap, topic, codec, records):
             cmd += ["-K", ":"]
         data = ("\n".join(lines[p]) + "\n").encode("ascii")
         rc, _, err = run(cmd, stdin=data)
-        if rc != 0 or "ERROR" in err:
-            problems.append("kcat -P partition %d exited %d: %s" % (p, rc, err.strip()[:2000]))
+        if rc is None:
+            problems.append("kcat -P partition %d: no exit within %ds:\n    %s" % (p, KCAT_TIMEOUT, tail(err)))
+        elif rc != 0 or error_lines(err):
+            problems.append("kcat -P partition %d exited %d:\n    %s" % (p, rc, tail(err)))
     t1 = time.time()
     if problems:
         return problems
 
     # Consume the whole topic.
-    rc, out, err = run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q",
+    # -e: exit once the end of every partition is reached. The records read
+    # are verified even when kcat fails or never gets there.
+    rc, out, err = run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J",
                         "-X", "check.crcs=true"])
-    if rc != 0:
-        return ["kcat -C exited %d: %s" % (rc, err.strip()[:2000])]
+    if rc is None:
+        problems.append("kcat -C -e did not exit within %ds (end of partitions not reached); stderr:\n    %s"
+                        % (KCAT_TIMEOUT, tail(err)))
+    elif rc != 0 or error_lines(err):
+        problems.append("kcat -C exited %d:\n    %s" % (rc, tail(err)))
     got = {p: [] for p in range(PARTITIONS)}
     for raw in out.splitlines():
         if not raw.strip():

@@ -14,6 +14,7 @@ COMPAT_RDKAFKA_DEBUG, if set, is passed as librdkafka's "debug" property.
 Exit status 0 only when every codec passed.
 """
 
+import logging
 import os
 import sys
 import time
@@ -82,8 +83,34 @@ def describe(b):
     return "[%d bytes, starts %s]" % (len(b), b[:16].hex())
 
 
+class ClientLog(logging.Handler):
+    """Collects librdkafka's log lines: they are printed as they come, and
+    protocol errors (a response the client cannot parse) fail the check even
+    when the client recovers from them by retrying."""
+
+    FATAL_FACILITIES = ("PROTOERR", "BADMSG", "PROTOUFLOW")
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.protocol_errors = []
+
+    def emit(self, record):
+        line = record.getMessage()
+        print("librdkafka: %s %s" % (record.levelname, line))
+        fac = line.split(" ", 1)[0]
+        if fac in self.FATAL_FACILITIES:
+            self.protocol_errors.append(line)
+
+
+CLIENT_LOG = ClientLog()
+LOGGER = logging.getLogger("librdkafka")
+LOGGER.propagate = False
+LOGGER.setLevel(logging.DEBUG)
+LOGGER.addHandler(CLIENT_LOG)
+
+
 def common_conf(bootstrap, client_id):
-    conf = {"bootstrap.servers": bootstrap, "client.id": client_id}
+    conf = {"bootstrap.servers": bootstrap, "client.id": client_id, "logger": LOGGER}
     dbg = os.environ.get("COMPAT_RDKAFKA_DEBUG")
     if dbg:
         conf["debug"] = dbg
@@ -101,6 +128,14 @@ def create_topic(bootstrap, topic):
 
 
 def run_codec(bootstrap, topic, codec, records):
+    CLIENT_LOG.protocol_errors.clear()
+    problems = run_codec_checks(bootstrap, topic, codec, records)
+    for line in CLIENT_LOG.protocol_errors:
+        problems.append("client protocol error: %s" % line)
+    return problems
+
+
+def run_codec_checks(bootstrap, topic, codec, records):
     problems = []
     create_topic(bootstrap, topic)
 
