@@ -75,5 +75,5 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) protocol.Rep
 		b.log.Debug("request", "api_key", a.key.Name(), "api_version", req.Header.Version, "corr_id", req.Header.CorrelationID,
 			"client_id", req.Session.ClientID(), "remote_addr", req.Session.Remote.String(), "took", time.Since(start))
 	}
-	return reply
+	return b.instrument(req, reply)
 }

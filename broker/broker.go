@@ -59,6 +59,7 @@ type Broker struct {
 	apis     [apiKeyLimit]*api
 	sessions *fetchSessionCache
 	settings *settingsResolver
+	metrics  *metrics
 
 	// adminMu serializes metadata changes and their reconciliation into
 	// the live topic map.
@@ -106,6 +107,7 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.topics = map[string]*topic{}
 	b.mu.byID = map[TopicID]*topic{}
 	b.buildAPITable()
+	b.initMetrics()
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	return b, nil
 }
@@ -290,7 +292,7 @@ func (b *Broker) reconcile() error {
 		t := b.mu.byID[ti.ID]
 		b.mu.RUnlock()
 		if t == nil {
-			t = &topic{name: ti.Name, id: ti.ID, logger: b.log.With("topic", ti.Name)}
+			t = &topic{name: ti.Name, id: ti.ID, logger: b.log.With("topic", ti.Name), metrics: b.metrics.forTopic(ti.Name)}
 			b.mu.Lock()
 			b.mu.topics[ti.Name] = t
 			b.mu.byID[ti.ID] = t
@@ -311,6 +313,7 @@ func (b *Broker) reconcile() error {
 				if err != nil {
 					return err
 				}
+				p.log.SetFsyncObserver(b.metrics.observeFsync)
 				next = append(next, p)
 			}
 			t.parts.Store(&next)
@@ -329,6 +332,7 @@ func (b *Broker) dropTopic(t *topic) {
 	delete(b.mu.byID, t.id)
 	b.mu.Unlock()
 	t.deleted.Store(true)
+	b.dropTopicMetrics(t)
 	for _, p := range t.partitions() {
 		p.wakeAll()
 		p.log.Close()
@@ -358,6 +362,8 @@ type topic struct {
 	settings atomic.Pointer[topicSettings]
 	deleted  atomic.Bool
 	logger   *slog.Logger
+	// metrics are the topic's metric label children.
+	metrics *topicMetrics
 }
 
 func (t *topic) partitions() []*partition {
