@@ -301,9 +301,6 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		if rp.ErrorCode != 0 {
 			res.errors = true
 		}
-		if req.IsolationLevel == isolationReadCommitted && rp.ErrorCode == 0 {
-			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-		}
 		orig := b.sessionState(plan, st.key)
 		if plan.incremental && orig != nil && len(rp.RecordBatches) == 0 && rp.ErrorCode == 0 &&
 			orig.lastHW == hw && orig.lastLSO == lso && orig.lastLogStart == logStart {
@@ -384,6 +381,9 @@ func (b *Broker) fetchPartition(st *fetchPartitionState, req *kmsg.FetchRequest,
 	if len(rr.Data) == 0 {
 		fetchBufPool.Put(bp)
 		return nil, hw, lso, logStart
+	}
+	if req.IsolationLevel == isolationReadCommitted {
+		rp.AbortedTransactions = p.abortedIn(st.fetchOffset, rr.NextOffset)
 	}
 	*bp = rr.Data
 	return bp, hw, lso, logStart

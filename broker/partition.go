@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/skein-streaming/skein/storage"
 )
@@ -26,6 +28,10 @@ type partition struct {
 	appendMu sync.Mutex
 	// producers is guarded by appendMu.
 	producers *producerState
+	// lso is the first offset of the oldest open transaction, or -1 when
+	// none is open (the last stable offset is then the high watermark).
+	lso atomic.Int64
+	now func() time.Time
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{}
@@ -38,7 +44,7 @@ func (b *Broker) openPartition(t *topic, i int32, ts *topicSettings) (*partition
 	if err != nil {
 		return nil, err
 	}
-	p := &partition{topic: t, index: i, name: partitionDirName(t.name, i), log: l, waiters: map[chan struct{}]struct{}{}}
+	p := &partition{topic: t, index: i, name: partitionDirName(t.name, i), log: l, waiters: map[chan struct{}]struct{}{}, now: b.now}
 	if err := p.loadProducerState(b.now().UnixMilli()); err != nil {
 		l.Close()
 		return nil, err
@@ -50,9 +56,14 @@ func (b *Broker) openPartition(t *topic, i int32, ts *topicSettings) (*partition
 func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
 
 // lastStableOffset is the read_committed bound: records of open
-// transactions are not yet stable. With no transactions on the log it is
-// the high watermark.
-func (p *partition) lastStableOffset() int64 { return p.highWatermark() }
+// transactions are not yet stable. With no open transaction it is the
+// high watermark.
+func (p *partition) lastStableOffset() int64 {
+	if first := p.lso.Load(); first >= 0 {
+		return first
+	}
+	return p.highWatermark()
+}
 
 // append stamps the leader epoch into every batch and appends them. The
 // batches carry no producer id (internal writes, non-idempotent clients).
@@ -87,17 +98,28 @@ func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64)
 	}
 	if bp != nil {
 		p.producers.update(*bp, base, last, now)
-	}
-	if n := p.log.NumSegments(); n != p.producers.segments {
-		// A segment rolled: snapshot the producer state so that a
-		// restart scans at most one segment to rebuild it.
-		p.producers.segments = n
-		if err := p.producers.writeSnapshot(p.log.Dir(), last+1); err != nil {
-			p.topic.logger.Warn("producer state snapshot failed", "partition", p.index, "err", err)
+		if bp.transactional {
+			p.updateLSO()
 		}
 	}
+	p.snapshotOnRoll(last)
 	p.wakeAll()
 	return base, last, false, nil
+}
+
+// snapshotOnRoll writes the producer state when a segment has rolled, so
+// that a restart scans at most one segment to rebuild it. last is the
+// offset of the batch just appended. Callers hold appendMu.
+func (p *partition) snapshotOnRoll(last int64) {
+	n := p.log.NumSegments()
+	if n == p.producers.segments {
+		return
+	}
+	p.producers.segments = n
+	p.producers.trimAborted(p.log.LogStartOffset())
+	if err := p.producers.writeSnapshot(p.log.Dir(), last+1); err != nil {
+		p.topic.logger.Warn("producer state snapshot failed", "partition", p.index, "err", err)
+	}
 }
 
 // close snapshots the producer state and closes the log cleanly.

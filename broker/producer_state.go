@@ -46,6 +46,13 @@ type producerEntry struct {
 	// LastTimestamp is the wall-clock time (ms) of the last write, for
 	// producer.id.expiration.ms.
 	LastTimestamp int64 `json:"last_timestamp"`
+	// InTxn is set while the producer has a transaction open on this
+	// partition; TxnFirstOffset is the offset of its first batch.
+	InTxn          bool  `json:"in_txn,omitempty"`
+	TxnFirstOffset int64 `json:"txn_first_offset,omitempty"`
+	// CoordinatorEpoch is the transaction coordinator epoch of the last
+	// marker written for this producer.
+	CoordinatorEpoch int32 `json:"coordinator_epoch,omitempty"`
 }
 
 func (e *producerEntry) lastSeq() int32 {
@@ -72,6 +79,9 @@ func (e *producerEntry) duplicate(epoch int16, firstSeq, lastSeq int32) (produce
 // guards it: checks and the append they allow happen under that lock.
 type producerState struct {
 	producers map[int64]*producerEntry
+	// aborted lists the aborted transactions whose data may still be in
+	// the log, ordered by LastOffset (the offset of the abort marker).
+	aborted []abortedTxn
 	// segments is the log's segment count when the last snapshot was
 	// written; a new segment triggers the next snapshot.
 	segments int
@@ -83,11 +93,12 @@ func newProducerState() *producerState {
 
 // batchProducer is the producer part of a batch header.
 type batchProducer struct {
-	id        int64
-	epoch     int16
-	firstSeq  int32
-	lastSeq   int32
-	timestamp int64
+	id            int64
+	epoch         int16
+	firstSeq      int32
+	lastSeq       int32
+	timestamp     int64
+	transactional bool
 }
 
 // seqAdd adds to a sequence number with Kafka's wrap-around at MaxInt32.
@@ -132,6 +143,9 @@ func (s *producerState) update(bp batchProducer, first, last, now int64) {
 		e = &producerEntry{ID: bp.id, Epoch: bp.epoch}
 		s.producers[bp.id] = e
 	}
+	if bp.transactional && !e.InTxn {
+		e.InTxn, e.TxnFirstOffset = true, first
+	}
 	e.Batches = append(e.Batches, producerBatch{FirstSeq: bp.firstSeq, LastSeq: bp.lastSeq, FirstOffset: first, LastOffset: last, Timestamp: bp.timestamp})
 	if len(e.Batches) > producerBatchesMax {
 		e.Batches = append(e.Batches[:0], e.Batches[len(e.Batches)-producerBatchesMax:]...)
@@ -143,7 +157,7 @@ func (s *producerState) update(bp batchProducer, first, last, now int64) {
 func (s *producerState) expire(cutoff int64) int {
 	n := 0
 	for id, e := range s.producers {
-		if e.LastTimestamp < cutoff {
+		if e.LastTimestamp < cutoff && !e.InTxn {
 			delete(s.producers, id)
 			n++
 		}
@@ -162,10 +176,11 @@ type producerSnapshot struct {
 	Version   int              `json:"version"`
 	Offset    int64            `json:"offset"`
 	Producers []*producerEntry `json:"producers"`
+	Aborted   []abortedTxn     `json:"aborted,omitempty"`
 }
 
 func (s *producerState) writeSnapshot(dir string, offset int64) error {
-	snap := producerSnapshot{Version: 1, Offset: offset}
+	snap := producerSnapshot{Version: 1, Offset: offset, Aborted: s.aborted}
 	for _, e := range s.producers {
 		snap.Producers = append(snap.Producers, e)
 	}
@@ -211,6 +226,7 @@ func (p *partition) loadProducerState(now int64) error {
 		for _, e := range snap.Producers {
 			st.producers[e.ID] = e
 		}
+		st.aborted = snap.Aborted
 		from = snap.Offset
 	}
 	buf := make([]byte, 0, 1<<20)
@@ -233,7 +249,9 @@ func (p *partition) loadProducerState(now int64) error {
 		from = next
 	}
 	st.segments = p.log.NumSegments()
+	st.trimAborted(p.log.LogStartOffset())
 	p.producers = st
+	p.updateLSO()
 	return nil
 }
 
@@ -248,16 +266,24 @@ func replayProducerBatches(st *producerState, data []byte, from, now int64) (int
 			return next, errors.New("truncated batch in log")
 		}
 		var rb kmsg.RecordBatch
-		if err := rb.ReadFrom(data[:size]); err != nil {
+		batch := data[:size]
+		if err := rb.ReadFrom(batch); err != nil {
 			return next, err
 		}
 		data = data[size:]
 		last := rb.FirstOffset + int64(rb.LastOffsetDelta)
 		next = last + 1
-		if last < from || rb.ProducerID < 0 || rb.Attributes&0x20 != 0 {
+		if last < from || rb.ProducerID < 0 {
 			continue
 		}
-		bp := batchProducer{id: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, lastSeq: seqAdd(rb.FirstSequence, rb.LastOffsetDelta), timestamp: rb.MaxTimestamp}
+		if rb.Attributes&attrControl != 0 {
+			commit, coordinatorEpoch, ok := parseTxnMarker(batch)
+			if ok {
+				st.completeTxn(rb.ProducerID, rb.ProducerEpoch, commit, coordinatorEpoch, last, now)
+			}
+			continue
+		}
+		bp := batchProducer{id: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, lastSeq: seqAdd(rb.FirstSequence, rb.LastOffsetDelta), timestamp: rb.MaxTimestamp, transactional: rb.Attributes&attrTransactional != 0}
 		st.update(bp, rb.FirstOffset, last, now)
 	}
 	return next, nil
