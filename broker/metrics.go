@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"reflect"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -451,6 +452,10 @@ var (
 		"First offset of the partition that may be read (Kafka Log LogStartOffset).", []string{"topic", "partition"}, nil)
 	descLogEndOffset = prometheus.NewDesc("skein_log_end_offset",
 		"Offset the partition's next record gets (Kafka Log LogEndOffset).", []string{"topic", "partition"}, nil)
+	descDirTotal = prometheus.NewDesc("skein_log_dir_total_bytes",
+		"Capacity of the file system holding the data directory (Kafka DescribeLogDirs TotalBytes, KIP-827).", nil, nil)
+	descDirUsable = prometheus.NewDesc("skein_log_dir_usable_bytes",
+		"Bytes available to the broker on the file system holding the data directory (Kafka DescribeLogDirs UsableBytes, KIP-827).", nil, nil)
 	descPartitions = prometheus.NewDesc("skein_replica_partitions",
 		"Partitions on this broker (Kafka ReplicaManager PartitionCount).", nil, nil)
 	descUnderReplicated = prometheus.NewDesc("skein_replica_under_replicated_partitions",
@@ -469,7 +474,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLogSize, descLogSegments, descLogStartOffset, descLogEndOffset,
+	for _, d := range []*prometheus.Desc{descLogSize, descLogSegments, descLogStartOffset, descLogEndOffset, descDirTotal, descDirUsable,
 		descPartitions, descUnderReplicated, descOffline, descActiveController,
 		descConnections, descConnectionsAccepted, descProtocolErrors} {
 		ch <- d
@@ -490,6 +495,11 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.log.Failure() != nil {
 			offline++
 		}
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(b.cfg.DataDir, &fs); err == nil {
+		ch <- prometheus.MustNewConstMetric(descDirTotal, prometheus.GaugeValue, float64(fs.Blocks)*float64(fs.Bsize))
+		ch <- prometheus.MustNewConstMetric(descDirUsable, prometheus.GaugeValue, float64(fs.Bavail)*float64(fs.Bsize))
 	}
 	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(parts)))
 	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, 0)
