@@ -48,6 +48,19 @@ func (b *Broker) buildAPITable() {
 		{key: kmsg.CreatePartitions, min: 0, max: 3, handle: sync(b.handleCreatePartitions)},
 		{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: sync(b.handleIncrementalAlterConfigs)},
 		{key: kmsg.DescribeCluster, min: 0, max: 2, handle: sync(b.handleDescribeCluster)},
+		// OffsetCommit v0–1 and OffsetFetch v0 were removed in Kafka 4
+		// (KIP-896).
+		{key: kmsg.OffsetCommit, min: 2, max: 9, handle: b.handleOffsetCommit},
+		{key: kmsg.OffsetFetch, min: 1, max: 9, handle: sync(b.handleOffsetFetch)},
+		{key: kmsg.FindCoordinator, min: 0, max: 6, handle: sync(b.handleFindCoordinator)},
+		{key: kmsg.JoinGroup, min: 0, max: 9, handle: b.handleJoinGroup},
+		{key: kmsg.Heartbeat, min: 0, max: 4, handle: sync(b.handleHeartbeat)},
+		{key: kmsg.LeaveGroup, min: 0, max: 5, handle: sync(b.handleLeaveGroup)},
+		{key: kmsg.SyncGroup, min: 0, max: 5, handle: b.handleSyncGroup},
+		{key: kmsg.DescribeGroups, min: 0, max: 5, handle: sync(b.handleDescribeGroups)},
+		{key: kmsg.ListGroups, min: 0, max: 5, handle: sync(b.handleListGroups)},
+		{key: kmsg.DeleteGroups, min: 0, max: 2, handle: b.handleDeleteGroups},
+		{key: kmsg.OffsetDelete, min: 0, max: 0, handle: b.handleOffsetDelete},
 	} {
 		a := a
 		if b.apis[a.key] != nil {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skein-streaming/skein/broker/group"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -58,6 +59,7 @@ type Broker struct {
 	server   *protocol.Server
 	apis     [apiKeyLimit]*api
 	sessions *fetchSessionCache
+	groups   *group.Coordinator
 	settings *settingsResolver
 	metrics  *metrics
 
@@ -142,6 +144,12 @@ func (b *Broker) Start() error {
 		return err
 	}
 	b.log.Info("logs loaded", "topics", len(b.mu.topics), "took", time.Since(start).Round(time.Millisecond))
+	if err := b.startGroups(); err != nil {
+		b.bgCancel()
+		b.bgWG.Wait()
+		b.closeLogs()
+		return err
+	}
 	b.sessions = newFetchSessionCache(b.settings.brokerInt("max.incremental.fetch.session.cache.slots", 1000))
 	b.server = protocol.NewServer(protocol.Config{
 		Listeners:       b.cfg.Listeners,
@@ -177,6 +185,7 @@ func (b *Broker) Close() error {
 	}
 	b.bgCancel()
 	b.bgWG.Wait()
+	b.stopGroups()
 	err := b.closeLogs()
 	if b.meta != nil {
 		if merr := b.meta.Close(); err == nil {

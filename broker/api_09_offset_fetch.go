@@ -1,0 +1,36 @@
+package broker
+
+// OffsetFetch (key 9), versions 1–9.
+//
+// Behavior: committed offsets come from the coordinator's cache of
+// __consumer_offsets; a partition without a commit answers offset -1,
+// leader epoch -1 and empty metadata, with no error, and a group that does
+// not exist answers the same way. A null topic list (v2+) returns every
+// committed offset of the group. require_stable (v7+) never waits: there
+// are no pending transactional offsets. Version 0 is not served, as Kafka 4
+// removed it (KIP-896).
+// Version notes: v2 top-level error and all topics; v3 throttle; v5 leader
+// epoch (KIP-320); v6 flexible; v7 require_stable (KIP-447); v8 several
+// groups per request (KIP-709); v9 member id and epoch of consumer groups
+// (KIP-848).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kmsg.Response {
+	req := r.Msg.(*kmsg.OffsetFetchRequest)
+	if code := b.ensureOffsetsTopic(ctx); code != 0 {
+		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = code
+		for _, g := range req.Groups {
+			resp.Groups = append(resp.Groups, kmsg.OffsetFetchResponseGroup{Group: g.Group, ErrorCode: code})
+		}
+		return resp
+	}
+	return b.groups.OffsetFetch(req)
+}

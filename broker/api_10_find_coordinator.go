@@ -1,0 +1,56 @@
+package broker
+
+// FindCoordinator (key 10), versions 0–6.
+//
+// Behavior: this node coordinates every group, since it leads every
+// partition of __consumer_offsets; the topic is created on the first
+// request, as Kafka creates it. Key type 0 (group) is answered with this
+// node; key type 1 (transaction) gets COORDINATOR_NOT_AVAILABLE since
+// transactions are not served; any other key type is INVALID_REQUEST, as
+// Kafka rejects an unknown coordinator type.
+// Version notes: v1 key type and error message; v3 flexible; v4 batched
+// keys (KIP-699); v5 and v6 allow the new error codes of KIP-890 and
+// share groups.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/protocol"
+)
+
+func (b *Broker) handleFindCoordinator(ctx context.Context, r *protocol.Request) kmsg.Response {
+	req := r.Msg.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := b.advertisedFor(r.Session.Listener)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := kmsg.FindCoordinatorResponseCoordinator{Key: key, NodeID: b.cfg.NodeID, Host: host, Port: port}
+		switch req.CoordinatorType {
+		case 0:
+			c.ErrorCode = b.ensureOffsetsTopic(ctx)
+		case 1:
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		default:
+			c.ErrorCode = kerr.InvalidRequest.Code
+		}
+		if c.ErrorCode != 0 {
+			c.NodeID, c.Host, c.Port = -1, "", -1
+			if e := kerr.ErrorForCode(c.ErrorCode); e != nil {
+				c.ErrorMessage = kmsg.StringPtr(e.(*kerr.Error).Description)
+			}
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if req.Version < 4 {
+		c := resp.Coordinators[0]
+		resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.ErrorMessage, c.NodeID, c.Host, c.Port
+		resp.Coordinators = nil
+	}
+	return resp
+}

@@ -1,0 +1,229 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/skein-streaming/skein/broker/group"
+	"github.com/skein-streaming/skein/protocol/records"
+	"github.com/skein-streaming/skein/storage"
+)
+
+// offsetsTopic is Kafka's internal topic of committed offsets and group
+// metadata.
+const offsetsTopic = "__consumer_offsets"
+
+// groupTickInterval is how often group timeouts (sessions, rebalances) are
+// checked; it bounds how late a timeout fires.
+const groupTickInterval = 50 * time.Millisecond
+
+// offsetsLog implements group.Log over the partitions of
+// __consumer_offsets.
+type offsetsLog struct{ b *Broker }
+
+func (l offsetsLog) partition(p int32) (*partition, error) {
+	t := l.b.lookupTopic(offsetsTopic)
+	if t == nil {
+		return nil, errors.New("__consumer_offsets does not exist")
+	}
+	part := t.partition(p)
+	if part == nil {
+		return nil, fmt.Errorf("__consumer_offsets has no partition %d", p)
+	}
+	return part, nil
+}
+
+// Append writes recs as one uncompressed batch.
+func (l offsetsLog) Append(p int32, recs []group.Record) (int64, error) {
+	part, err := l.partition(p)
+	if err != nil {
+		return 0, err
+	}
+	rs := make([]records.Record, len(recs))
+	for i, r := range recs {
+		rs[i] = records.Record{Key: r.Key, Value: r.Value}
+	}
+	_, last, err := part.append(records.BuildBatch(records.CodecNone, l.b.now().UnixMilli(), rs))
+	return last, err
+}
+
+func (l offsetsLog) Sync(p int32, last int64) error {
+	part, err := l.partition(p)
+	if err != nil {
+		return err
+	}
+	return part.log.SyncTo(last)
+}
+
+// Replay reads the partition from its log start offset to its end.
+func (l offsetsLog) Replay(p int32, fn func(key, value []byte) error) error {
+	part, err := l.partition(p)
+	if err != nil {
+		return nil // no topic yet: nothing to load
+	}
+	var buf []byte
+	end := part.highWatermark()
+	for off := part.log.LogStartOffset(); off < end; {
+		rr, err := part.log.Read(off, 1<<20, end, true, buf)
+		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+			off = part.log.LogStartOffset()
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s-%d: read at %d: %w", offsetsTopic, p, off, err)
+		}
+		if len(rr.Data) == 0 {
+			break
+		}
+		buf = rr.Data
+		next := off
+		for data := rr.Data; len(data) >= records.BatchHeaderBytes; {
+			size := batchSize(data)
+			if size <= 0 || size > len(data) {
+				break
+			}
+			err := records.ForEachRecord(data[:size], nil, func(rv records.RecordView) error {
+				if rv.Offset < off {
+					return nil
+				}
+				next = rv.Offset + 1
+				return fn(rv.Key, rv.Value)
+			})
+			if err != nil {
+				return fmt.Errorf("%s-%d: %w", offsetsTopic, p, err)
+			}
+			next = max(next, lastOffsetOf(data)+1)
+			data = data[size:]
+		}
+		if next <= off {
+			break
+		}
+		off = next
+	}
+	return nil
+}
+
+// batchSize is the total size of the batch at the start of b.
+func batchSize(b []byte) int {
+	return 12 + int(int32(uint32(b[8])<<24|uint32(b[9])<<16|uint32(b[10])<<8|uint32(b[11])))
+}
+
+// lastOffsetOf is the last offset of the batch at the start of b.
+func lastOffsetOf(b []byte) int64 {
+	base := int64(0)
+	for i := 0; i < 8; i++ {
+		base = base<<8 | int64(b[i])
+	}
+	delta := int32(uint32(b[23])<<24 | uint32(b[24])<<16 | uint32(b[25])<<8 | uint32(b[26]))
+	return base + int64(delta)
+}
+
+// brokerTopics implements group.Topics over the live topics.
+type brokerTopics struct{ b *Broker }
+
+func (bt brokerTopics) Topic(name string) (group.TopicInfo, bool) {
+	t := bt.b.lookupTopic(name)
+	if t == nil {
+		return group.TopicInfo{}, false
+	}
+	return group.TopicInfo{Name: t.name, ID: t.id, Partitions: int32(len(t.partitions())), Internal: internalTopics[t.name]}, true
+}
+
+func (bt brokerTopics) All() []group.TopicInfo {
+	bt.b.mu.RLock()
+	defer bt.b.mu.RUnlock()
+	out := make([]group.TopicInfo, 0, len(bt.b.mu.topics))
+	for _, t := range bt.b.mu.topics {
+		out = append(out, group.TopicInfo{Name: t.name, ID: t.id, Partitions: int32(len(t.partitions())), Internal: internalTopics[t.name]})
+	}
+	return out
+}
+
+// startGroups builds the group coordinator, loads it from
+// __consumer_offsets, and starts its timers. It runs before the listeners
+// open.
+func (b *Broker) startGroups() error {
+	n := int32(b.settings.brokerInt("offsets.topic.num.partitions", 50))
+	if t := b.lookupTopic(offsetsTopic); t != nil {
+		n = int32(len(t.partitions()))
+	}
+	msSetting := func(name string, def int64) time.Duration {
+		return time.Duration(b.settings.brokerInt(name, def)) * time.Millisecond
+	}
+	var assignors []string
+	for _, a := range strings.Split(b.settings.brokerString("group.consumer.assignors", "uniform,range"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			assignors = append(assignors, a)
+		}
+	}
+	b.groups = group.New(group.Config{
+		Log:                       offsetsLog{b},
+		Topics:                    brokerTopics{b},
+		Logger:                    b.cfg.Logger,
+		Now:                       b.now,
+		NumPartitions:             n,
+		MinSessionTimeout:         msSetting("group.min.session.timeout.ms", 6000),
+		MaxSessionTimeout:         msSetting("group.max.session.timeout.ms", 1800000),
+		InitialRebalanceDelay:     msSetting("group.initial.rebalance.delay.ms", 3000),
+		MaxSize:                   int(b.settings.brokerInt("group.max.size", 1<<31-1)),
+		OffsetsRetention:          time.Duration(b.settings.brokerInt("offsets.retention.minutes", 10080)) * time.Minute,
+		OffsetMetadataMaxBytes:    int(b.settings.brokerInt("offset.metadata.max.bytes", 4096)),
+		ConsumerHeartbeatInterval: msSetting("group.consumer.heartbeat.interval.ms", 5000),
+		ConsumerSessionTimeout:    msSetting("group.consumer.session.timeout.ms", 45000),
+		ConsumerMaxSize:           int(b.settings.brokerInt("group.consumer.max.size", 1<<31-1)),
+		ConsumerAssignors:         assignors,
+	})
+	start := time.Now()
+	if err := b.groups.Load(); err != nil {
+		return fmt.Errorf("loading groups from %s: %w", offsetsTopic, err)
+	}
+	if b.lookupTopic(offsetsTopic) != nil {
+		b.log.Info("group coordinator loaded", "took", time.Since(start).Round(time.Millisecond))
+	}
+	b.goEvery(groupTickInterval, func() { b.groups.Tick(b.now()) })
+	b.goEvery(msSetting("offsets.retention.check.interval.ms", 600000), func() { b.groups.ExpireOffsets(b.now()) })
+	return nil
+}
+
+// stopGroups waits for the coordinator's pending writes. The tick loops
+// stop with the other background work.
+func (b *Broker) stopGroups() {
+	if b.groups != nil {
+		b.groups.Close()
+	}
+}
+
+// ensureOffsetsTopic creates __consumer_offsets on first need, as Kafka's
+// coordinators do, and returns a Kafka error code (0 when it exists).
+func (b *Broker) ensureOffsetsTopic(ctx context.Context) int16 {
+	if b.lookupTopic(offsetsTopic) != nil {
+		return 0
+	}
+	n := int32(b.settings.brokerInt("offsets.topic.num.partitions", 50))
+	rf := int16(b.settings.brokerInt("offsets.topic.replication.factor", 1))
+	compact := "compact"
+	code, msg := b.createTopic(ctx, offsetsTopic, n, rf, map[string]*string{"cleanup.policy": &compact}, false)
+	if code != 0 && code != kerr.TopicAlreadyExists.Code {
+		b.log.Error("cannot create __consumer_offsets", "code", code, "err", msg)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return 0
+}
+
+// clientHost is how Kafka reports a member's host: "/" and its IP.
+func clientHost(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "/" + addr.String()
+	}
+	return "/" + host
+}
