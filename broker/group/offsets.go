@@ -523,3 +523,14 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 	}
 	return resp
 }
+
+// Generation returns a classic group's generation, or -1 when there is no
+// such group.
+func (c *Coordinator) Generation(groupID string) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.mu.groups[groupID]; g != nil && g.typ == typeClassic {
+		return g.generation
+	}
+	return -1
+}
