@@ -68,6 +68,9 @@ type MetadataRecord struct {
 	// Configs replaces the whole set of overrides of a resource
 	// (ConfigRecord) or gives a new topic's overrides (TopicRecord).
 	Configs map[string]string `json:"configs,omitempty"`
+	// NextProducerID is the first producer id not yet handed out
+	// (ProducerIDsRecord): producer ids below it are reserved.
+	NextProducerID int64 `json:"next_producer_id,omitempty"`
 }
 
 // MetadataRecordType names a kind of metadata record.
@@ -80,6 +83,10 @@ const (
 	PartitionsRecord  MetadataRecordType = "partitions"
 	RemoveTopicRecord MetadataRecordType = "remove_topic"
 	ConfigRecord      MetadataRecordType = "config"
+	// ProducerIDsRecord reserves a block of producer ids, as KRaft's
+	// ProducerIdsRecord does, so that ids are never reused across
+	// restarts.
+	ProducerIDsRecord MetadataRecordType = "producer_ids"
 )
 
 // MetadataImage is the metadata state that results from applying the
@@ -91,6 +98,8 @@ type MetadataImage struct {
 	// BrokerConfigs holds dynamic broker config overrides, keyed by ""
 	// for the cluster-wide default and by node id for one broker.
 	BrokerConfigs map[string]map[string]string
+	// NextProducerID is the first producer id not yet reserved.
+	NextProducerID int64
 }
 
 // TopicImage is one topic in a MetadataImage.
@@ -122,6 +131,7 @@ func (im *MetadataImage) clone() *MetadataImage {
 		out.ByID[t.ID] = t
 	}
 	maps.Copy(out.BrokerConfigs, im.BrokerConfigs)
+	out.NextProducerID = im.NextProducerID
 	return out
 }
 
@@ -178,6 +188,11 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 		default:
 			return fmt.Errorf("config record for unknown resource type %q", r.ConfigResource)
 		}
+	case ProducerIDsRecord:
+		if r.NextProducerID <= im.NextProducerID {
+			return fmt.Errorf("producer id block ending at %d does not follow %d", r.NextProducerID, im.NextProducerID)
+		}
+		im.NextProducerID = r.NextProducerID
 	default:
 		return fmt.Errorf("unknown metadata record type %q", r.Type)
 	}
@@ -203,6 +218,9 @@ func (im *MetadataImage) records() []MetadataRecord {
 	sort.Strings(keys)
 	for _, k := range keys {
 		out = append(out, MetadataRecord{Type: ConfigRecord, ConfigResource: "broker", Name: k, Configs: im.BrokerConfigs[k]})
+	}
+	if im.NextProducerID > 0 {
+		out = append(out, MetadataRecord{Type: ProducerIDsRecord, NextProducerID: im.NextProducerID})
 	}
 	return out
 }
