@@ -146,6 +146,12 @@ var brokerDefs = []Def{
 		Doc: "Replication factor of __transaction_state. Skein defaults to 1 for a single node (Kafka's default is 3)."},
 	{Name: TransactionalIDExpirationMs, Type: TypeInt, Default: "604800000", Validator: AtLeast(1),
 		Doc: "Time after which an idle transactional id is expired, in ms."},
+	{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", Validator: AtLeast(1),
+		Doc: "Largest transaction timeout a producer may ask for, in ms; a larger one is INVALID_TRANSACTION_TIMEOUT."},
+	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: "10000", Validator: AtLeast(1),
+		Doc: "How often transactions open longer than their timeout are aborted, in ms."},
+	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: "3600000", Validator: AtLeast(1),
+		Doc: "How often transactional ids idle longer than transactional.id.expiration.ms are removed, in ms."},
 	{Name: ProducerIDExpirationMs, Type: TypeInt, Default: "86400000", Validator: AtLeast(1), Dynamic: true,
 		Doc: "Time after a producer id's last write at which its idempotence state is dropped, in ms."},
 
