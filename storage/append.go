@@ -121,7 +121,7 @@ func (l *Log) shouldRoll(s *segment, cfg *Config, n, last int64, batches int) bo
 		return true
 	}
 	age := time.Duration(l.nowMs()-s.rollTimestamp) * time.Millisecond
-	return age > cfg.SegmentMs-s.jitter(cfg.SegmentJitter)
+	return age > cfg.rollMs()-s.jitter(cfg.SegmentJitter)
 }
 
 // recordEpochs persists the leader-epoch checkpoint before data of a new,

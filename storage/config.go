@@ -63,6 +63,37 @@ type Config struct {
 	// PreallocateSegment is accepted for compatibility with
 	// preallocate and ignored: segments grow with each write.
 	PreallocateSegment bool
+
+	// Compaction settings (see compact.go). Their zero values leave the
+	// log delete-only, as before they existed; DefaultConfig sets
+	// Kafka's defaults.
+
+	// Compact is set when cleanup.policy contains "compact": Compact
+	// then cleans the log.
+	Compact bool
+
+	// Delete is set when cleanup.policy contains "delete". It matters
+	// only with Compact: a compact-only log ignores RetentionMs and
+	// RetentionBytes, as in Kafka. Without Compact, retention applies
+	// whatever Delete says.
+	Delete bool
+
+	// DeleteRetention is how long tombstones stay readable
+	// (delete.retention.ms); see doc.go for the exact rule. Default 24 h.
+	DeleteRetention time.Duration
+
+	// MinCleanableDirtyRatio is the share of dirty bytes above which a
+	// log is cleaned (min.cleanable.dirty.ratio). Default 0.5.
+	MinCleanableDirtyRatio float64
+
+	// MinCompactionLag keeps a segment out of cleaning while its largest
+	// timestamp is younger than this (min.compaction.lag.ms). Default 0.
+	MinCompactionLag time.Duration
+
+	// MaxCompactionLag makes a log cleanable whatever its dirty ratio
+	// once its oldest dirty batch is older than this, and caps segment.ms
+	// (max.compaction.lag.ms). Default math.MaxInt64.
+	MaxCompactionLag time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults for every field.
@@ -78,6 +109,11 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
 		FileDeleteDelay:    60 * time.Second,
+
+		Delete:                 true,
+		DeleteRetention:        24 * time.Hour,
+		MinCleanableDirtyRatio: 0.5,
+		MaxCompactionLag:       math.MaxInt64,
 	}
 }
 
@@ -101,7 +137,7 @@ func (c Config) Validate() error {
 	case c.FileDeleteDelay < 0:
 		return fmt.Errorf("storage: file.delete.delay.ms %v must not be negative", c.FileDeleteDelay)
 	}
-	return nil
+	return c.validateCompaction()
 }
 
 // maxOffsetEntries is how many offset index entries fit in

@@ -89,6 +89,9 @@ type Log struct {
 	// fsyncObserver, if set, receives the duration of every successful
 	// fsync round (SetFsyncObserver).
 	fsyncObserver atomic.Pointer[func(time.Duration)]
+
+	// cleaner is the log compaction state (compact.go).
+	cleaner cleanerState
 }
 
 // recoveryStats describes what Open did.
@@ -171,6 +174,9 @@ func (l *Log) fail(cause error) error {
 
 // load lists the directory, removes leftovers and recovers the segments.
 func (l *Log) load() error {
+	if err := l.recoverCompaction(); err != nil {
+		return err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -463,6 +469,7 @@ func (l *Log) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	l.waitForCompaction()
 	// Wait for an Append that passed its closed check, then for the
 	// background fsync it may have started.
 	l.appendMu.Lock()

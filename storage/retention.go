@@ -54,7 +54,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	cfg := l.cfg.Load()
 	segs := l.mu.segments
 	n := l.segmentsBelowLogStart()
-	if cfg.RetentionMs >= 0 {
+	if cfg.RetentionMs >= 0 && cfg.retentionApplies() {
 		k := 0
 		for k < len(segs) && !(k == len(segs)-1 && segs[k].size == 0) &&
 			nowMs-segs[k].largestTimestamp() > cfg.RetentionMs.Milliseconds() {
@@ -62,7 +62,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 		}
 		n = max(n, k)
 	}
-	if cfg.RetentionBytes >= 0 {
+	if cfg.RetentionBytes >= 0 && cfg.retentionApplies() {
 		k, excess := 0, l.mu.sizeBytes-cfg.RetentionBytes
 		for k < len(segs)-1 && excess-segs[k].size >= 0 {
 			excess -= segs[k].size
