@@ -86,7 +86,11 @@ func tryStartSkein(t testing.TB, dataDir string, port int, args []string) (*skei
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	argv := append([]string{"serve", "--data-dir", dataDir, "--listeners", "PLAINTEXT://" + addr}, args...)
+	argv := []string{"serve", "--data-dir", dataDir, "--listeners", "PLAINTEXT://" + addr,
+		// No operator HTTP server: its default port is fixed and
+		// would be shared by every broker these tests start.
+		"--set", "skein.admin.address="}
+	argv = append(argv, args...)
 	cmd := exec.Command(skeinBin, argv...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
