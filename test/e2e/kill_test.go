@@ -88,8 +88,8 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 		sp = startSkein(t, dataDir, sp.port)
 		ends := verifyKillTopic(t, sp.addr, acked)
 		total := ends[0] + ends[1] + ends[2]
-		t.Logf("iteration %d: %s, linger %v: killed after %d acks (asked %d); %d failed of %d; %d unacknowledged kept; log ends %v; %d acknowledged in all; %v",
-			it, c.name, linger, len(st.acks), killAfter, st.failed, st.attempted, total-logged-int64(len(st.acks)), ends, acked.len(), time.Since(start).Round(time.Millisecond))
+		t.Logf("iteration %d: %s, linger %v: killed after %d acks (asked %d); %d failed of %d; %d unacknowledged kept; recovery truncated %s bytes; log ends %v; %d acknowledged in all; %v",
+			it, c.name, linger, len(st.acks), killAfter, st.failed, st.attempted, total-logged-int64(len(st.acks)), sumLogField(sp.readLog(), "truncated_bytes"), ends, acked.len(), time.Since(start).Round(time.Millisecond))
 		logged = total
 		if t.Failed() {
 			return
@@ -307,6 +307,25 @@ func produceAndKill(t *testing.T, sp *skeinProc, it int, codec kgo.CompressionCo
 	st.failed = failed.Load()
 	st.attempted = attempted.Load()
 	return st
+}
+
+// sumLogField adds up the integer values of key=N in a broker log, for
+// diagnostics ("?" if the log has none).
+func sumLogField(log, key string) string {
+	var sum int64
+	found := false
+	for _, f := range strings.Fields(log) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				sum += n
+				found = true
+			}
+		}
+	}
+	if !found {
+		return "?"
+	}
+	return strconv.FormatInt(sum, 10)
 }
 
 // dialFailures counts failed connection attempts.
