@@ -5,8 +5,8 @@ For every compression codec: create a topic with three partitions (with
 confluent-kafka's AdminClient, since kcat cannot create topics), produce
 records with `kcat -P -X acks=all -z <codec>`, one kcat run per partition
 so that each run's line order is the partition's offset order, then read the
-whole topic back with `kcat -C -e -J` and verify every record byte for byte
-and in order: key, value, headers and timestamp type. kcat cannot set a
+whole topic back with `kcat -C -J` and verify every record byte for byte
+and in order, and check that `kcat -C -e` sees the end of every partition: key, value, headers and timestamp type. kcat cannot set a
 record's timestamp, so timestamps are only checked to be CreateTime, within
 the produce run's wall-clock window and non-decreasing in each partition.
 
@@ -36,6 +36,7 @@ ALL_CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 PARTITIONS = 3
 VALUE_SIZES = [1, 17, 100, 255, 700, 2048, 333, 64, 5000, 3]
 KCAT_TIMEOUT = 120
+EOF_TIMEOUT = 30
 # Printable ASCII except the ':' key delimiter (values may still contain it
 # where the mode allows), including JSON-special characters.
 ALPHABET = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != ":")
@@ -162,15 +163,31 @@ def run_codec(kcat, bootstrap, topic, codec, records):
         return problems
 
     # Consume the whole topic.
-    # -e: exit once the end of every partition is reached. The records read
-    # are verified even when kcat fails or never gets there.
-    rc, out, err = run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J",
+    # Read the whole topic: -c stops after the expected count, so missing
+    # records show up as a time-out and extra ones as a count mismatch in the
+    # end-of-partition check below. The records read are verified even when
+    # kcat fails.
+    rc, out, err = run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-c", str(records), "-J",
                         "-X", "check.crcs=true"])
     if rc is None:
-        problems.append("kcat -C -e did not exit within %ds (end of partitions not reached); stderr:\n    %s"
-                        % (KCAT_TIMEOUT, tail(err)))
+        problems.append("kcat -C -c %d did not exit within %ds; stderr:\n    %s" % (records, KCAT_TIMEOUT, tail(err)))
     elif rc != 0 or error_lines(err):
         problems.append("kcat -C exited %d:\n    %s" % (rc, tail(err)))
+
+    # End of partitions: from the last record of each partition, kcat -e must
+    # read exactly that record and then see the end of every partition.
+    rc, eof_out, eof_err = run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "-1", "-e", "-J"], timeout=EOF_TIMEOUT)
+    if rc is None:
+        problems.append("kcat -C -o -1 -e did not reach the end of every partition within %ds; stderr:\n    %s"
+                        % (EOF_TIMEOUT, tail(eof_err)))
+    elif rc != 0 or error_lines(eof_err):
+        problems.append("kcat -C -o -1 -e exited %d:\n    %s" % (rc, tail(eof_err)))
+    else:
+        last = sorted((m["partition"], m["offset"]) for m in (json.loads(ln) for ln in eof_out.splitlines() if ln.strip()))
+        want_last = [(p, len(expected[p]) - 1) for p in range(PARTITIONS)]
+        if last != want_last:
+            problems.append("kcat -C -o -1 -e read (partition, offset) %s, want %s" % (last, want_last))
+
     got = {p: [] for p in range(PARTITIONS)}
     for raw in out.splitlines():
         if not raw.strip():
