@@ -350,13 +350,9 @@ func (c *conn) readLoop() error {
 			}
 			return err
 		}
-		if err := c.s.budget.acquire(c.ctx, int64(size)); err != nil {
-			return err
-		}
 		// A frame that starts must finish within the idle timeout.
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(br, frame); err != nil {
-			c.s.budget.release(int64(size))
+		frame, err := c.readFrame(br, size)
+		if err != nil {
 			return err
 		}
 		p, err := c.dispatch(frame)
@@ -372,6 +368,47 @@ func (c *conn) readLoop() error {
 			return c.ctx.Err()
 		}
 	}
+}
+
+// frameChunkBytes is the first allocation for a frame; larger frames grow
+// as their bytes arrive.
+const frameChunkBytes = 64 << 10
+
+// readFrame reads a frame of the given size. Memory is drawn from the
+// server budget as bytes arrive rather than for the declared size, so a
+// client that declares large frames and sends little holds little. On
+// success the frame's size is held in the budget until its response is
+// written; on error nothing is held.
+func (c *conn) readFrame(r io.Reader, size int32) ([]byte, error) {
+	want := int64(size)
+	held := min(want, frameChunkBytes)
+	if err := c.s.budget.acquire(c.ctx, held); err != nil {
+		return nil, err
+	}
+	frame := make([]byte, 0, held)
+	for int64(len(frame)) < want {
+		if len(frame) == cap(frame) {
+			grow := min(want, 2*held) - held
+			if err := c.s.budget.acquire(c.ctx, grow); err != nil {
+				c.s.budget.release(held)
+				return nil, err
+			}
+			held += grow
+			grown := make([]byte, len(frame), held)
+			copy(grown, frame)
+			frame = grown
+		}
+		n, err := r.Read(frame[len(frame):cap(frame)])
+		frame = frame[:len(frame)+n]
+		if err != nil && int64(len(frame)) < want {
+			c.s.budget.release(held)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return frame, nil
 }
 
 // dispatch decodes one frame and runs the handler's dispatch stage.
