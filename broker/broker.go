@@ -60,6 +60,7 @@ type Broker struct {
 	apis     [apiKeyLimit]*api
 	sessions *fetchSessionCache
 	groups   *group.Coordinator
+	txns     txnService
 	settings *settingsResolver
 	metrics  *metrics
 
@@ -147,6 +148,13 @@ func (b *Broker) Start() error {
 	if err := b.startGroups(); err != nil {
 		b.bgCancel()
 		b.bgWG.Wait()
+		b.closeLogs()
+		return err
+	}
+	if err := b.startTxns(); err != nil {
+		b.bgCancel()
+		b.bgWG.Wait()
+		b.stopGroups()
 		b.closeLogs()
 		return err
 	}
