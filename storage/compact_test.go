@@ -699,3 +699,41 @@ func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 func beUint16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
+
+// TestCompactEmptyCleanedSegment: when every record of a group is
+// superseded, the group becomes an empty segment at the same base offset
+// (as in Kafka), so the LogStartOffset does not move; the log reads,
+// reopens cleanly and after a crash, and takes appends.
+func TestCompactEmptyCleanedSegment(t *testing.T) {
+	dir := t.TempDir()
+	cfg := compactConfig()
+	l := openLog(t, dir, cfg, nil)
+	w := newWriter(t, l, records.CodecNone)
+	for i := 0; i < 200; i++ {
+		w.append(int64(i), kv("same", fmt.Sprintf("value %d %s", i, make([]byte, 40))))
+	}
+	sealAll(t, l)
+	mustCompact(t, l, NewCleaner(CleanerConfig{}))
+	l.mu.RLock()
+	firstSize := l.mu.segments[0].size
+	l.mu.RUnlock()
+	want := newestPerKey(w.written, l.LogEndOffset(), false)
+	if firstSize != 0 || l.LogStartOffset() != 0 || len(want) != 1 {
+		t.Fatalf("first segment %d bytes, log start offset %d, %d records kept", firstSize, l.LogStartOffset(), len(want))
+	}
+	checkRecords(t, "cleaned", readAll(t, l), want)
+	mustClose(t, l)
+	l = openLog(t, dir, cfg, nil)
+	checkRecords(t, "clean reopen", readAll(t, l), want)
+	crash(t, l)
+	l = openLog(t, dir, cfg, nil)
+	defer mustClose(t, l)
+	checkRecords(t, "crash reopen", readAll(t, l), want)
+	if l.LogStartOffset() != 0 {
+		t.Fatalf("log start offset %d", l.LogStartOffset())
+	}
+	w.l = l
+	end := l.LogEndOffset()
+	w.append(1000, kv("same", "after"))
+	checkRecords(t, "appended", readAll(t, l), newestPerKey(w.written, end, false))
+}

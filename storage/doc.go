@@ -144,7 +144,8 @@
 //
 // # Concurrency
 //
-// Lock order: Log.syncMu, then Log.appendMu, then Log.mu.
+// Lock order: Log.cleaner.mu, then Log.syncMu, then Log.appendMu, then
+// Log.mu (cleaner.mu: see Compaction below).
 //
 //   - mu (RWMutex) guards the segment list and every segment's in-memory
 //     state; readers (Read, OffsetForTimestamp, ...) hold it shared for
@@ -167,6 +168,111 @@
 // MaybeFlush and EnforceRetention remove the files once
 // file.delete.delay.ms has passed (measured with the injected clock), and
 // Open removes any left over.
+//
+// # Compaction
+//
+// A log whose Config.Compact is set (cleanup.policy contains "compact")
+// is cleaned by Compact, Kafka's log cleaner, which the broker's cleaner
+// thread calls for the compacted log with the highest dirty ratio among
+// those Cleanable reports. Retention.ms and retention.bytes apply to such
+// a log only if Config.Delete is set too ("compact,delete"); deletion
+// below the LogStartOffset always applies.
+//
+// The cleaner-offset-checkpoint file ("0\n<offset>\n", written like the
+// other checkpoints) holds the first dirty offset: every record below it
+// has been through a pass. The dirty section runs from there (at least
+// the LogStartOffset; the LogStartOffset again if the checkpoint is
+// beyond the LogEndOffset) to the first uncleanable offset: the base of
+// the active segment, of the first segment reaching the caller's upper
+// bound (the last stable offset), of the first segment whose largest
+// timestamp is younger than min.compaction.lag.ms, or of the first
+// segment not yet fsynced. The active segment is never cleaned. The log
+// is cleanable when the dirty segments' share of the cleanable bytes
+// exceeds min.cleanable.dirty.ratio, or when a dirty segment's first
+// batch is older than max.compaction.lag.ms (which also caps segment.ms).
+//
+// A pass maps every key of the dirty section to its latest offset (the
+// keys themselves, not hashes, so no two keys can be confused), up to
+// CleanerConfig.DedupeBufferBytes; the map's end, a batch boundary,
+// becomes the new checkpoint once the pass completes. It then rewrites
+// every segment below that end, from the first, in groups whose combined
+// size and index entries fit segment.bytes and segment.index.bytes. A
+// record stays unless
+//
+//   - it has no key;
+//   - the map holds a larger offset for its key; or
+//   - it is a tombstone (null value) outside a transactional batch and the
+//     maxTimestamp of its batch (its segment's largest timestamp if the
+//     batch has none) is older than delete.retention.ms. The rule is per
+//     batch rather than per segment, so that grouping cannot keep
+//     extending a tombstone's life. With CreateTime topics the timestamp
+//     is the producer's.
+//
+// Records at or beyond the map's end and control batches (attribute bit
+// 5) always stay. Transactional batches are not mapped: whether their
+// transaction committed is not known to storage, so none of their records
+// may cause an older record's removal (their tombstones therefore never
+// expire), but they are themselves removed when a newer record has their
+// key. Offsets never change. A batch whose records all stay is copied
+// byte for byte; one whose records all go disappears; otherwise it is
+// rebuilt with the original header (base offset, lastOffsetDelta,
+// base timestamp, producer fields, attributes, leader epoch) and only the
+// kept records, each with its original offset and timestamp deltas and
+// headers, compressed again with the batch's codec, with recordCount,
+// batchLength, maxTimestamp (the largest kept timestamp, unless the batch
+// uses LogAppendTime) and the CRC recomputed. So offset deltas inside a
+// stored batch may have gaps and recordCount may be below
+// lastOffsetDelta+1, as in Kafka. Every rebuilt batch is decoded again
+// before it is written. A batch whose records cannot be decompressed or
+// parsed is kept as it is and maps no key. A source batch failing its
+// CRC stops the pass with a corruption error.
+//
+// A group becomes one segment named after the group's first base offset,
+// even when empty, so that the LogStartOffset never moves because of
+// cleaning. Its files are written as <base>.log.cleaned,
+// <base>.index.cleaned and <base>.timeindex.cleaned (indexes rebuilt over
+// the new positions at index.interval.bytes, and the final time index
+// entry), and fsynced. The .log keeps the latest modification time of
+// its sources. Then, holding syncMu:
+//
+//  1. The swap is refused, and the .cleaned files removed, if any source
+//     segment left the list, changed size, became writable or had its
+//     file reopened (a truncation reopens the file it cuts) since the pass
+//     read it; Compact returns ErrCompactionAborted.
+//  2. The manifest "cleaner-swap" ("0\n<n>\n" then the n source base
+//     offsets, the first being the new segment's) is written durably. It
+//     names the sources exactly; a cleaned segment's offset range does
+//     not, since its last records may have gone.
+//  3. The .cleaned index files, then the .log, are renamed to .swap and
+//     the directory fsynced. The .log's rename is the commit point.
+//  4. The sources' files are renamed with the ".deleted" suffix; the
+//     directory is fsynced.
+//  5. The .swap index files, then the .log, are renamed into place; the
+//     directory is fsynced.
+//  6. The new segment replaces its sources in the segment list under
+//     appendMu and mu, so a reader sees either all the old segments or
+//     the new one; the old files are closed and removed after
+//     file.delete.delay.ms like those retention deletes; the manifest is
+//     removed.
+//
+// A failure before the commit point leaves the log as it was; one after
+// it fails the log (ErrLogFailed), and reopening completes the swap. Open
+// first settles any swap: with a manifest whose new .log is still .swap,
+// it removes the other sources' files and renames the new segment's .swap
+// (or, if those renames never reached the disk, .cleaned) index files and
+// then its .log into place; with a manifest whose new .log is still
+// .cleaned, it removes the new segment's .cleaned and .swap files; with a
+// manifest whose new .log is in place, it only finishes the index
+// renames. It then removes the manifest and every remaining .cleaned
+// file. A .swap file without a manifest fails Open with a corruption
+// error. In every case the log recovered is the log before or after the
+// group's swap, both of which hold the newest record of every key.
+//
+// Compact runs next to appends, reads and fsyncs; syncMu is held only for
+// a group's swap (a few renames and directory fsyncs), appendMu and mu
+// only for the exchange of step 6. Log.cleaner.mu serialises passes;
+// Close takes it, after marking the log closed, which makes a running
+// pass stop at its next batch.
 //
 // # API notes
 //
