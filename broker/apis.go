@@ -48,6 +48,16 @@ func (b *Broker) buildAPITable() {
 		{key: kmsg.CreatePartitions, min: 0, max: 3, handle: sync(b.handleCreatePartitions)},
 		{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: sync(b.handleIncrementalAlterConfigs)},
 		{key: kmsg.DescribeCluster, min: 0, max: 2, handle: sync(b.handleDescribeCluster)},
+		{key: kmsg.InitProducerID, min: 0, max: 5, handle: b.handleInitProducerID},
+		{key: kmsg.AddPartitionsToTxn, min: 0, max: 5, handle: b.handleAddPartitionsToTxn},
+		{key: kmsg.AddOffsetsToTxn, min: 0, max: 4, handle: b.handleAddOffsetsToTxn},
+		// EndTxn v5 belongs to transaction version 2 (KIP-890 part 2),
+		// which is not served.
+		{key: kmsg.EndTxn, min: 0, max: 4, handle: b.handleEndTxn},
+		{key: kmsg.WriteTxnMarkers, min: 0, max: 2, handle: b.handleWriteTxnMarkers},
+		{key: kmsg.DescribeProducers, min: 0, max: 0, handle: sync(b.handleDescribeProducers)},
+		{key: kmsg.DescribeTransactions, min: 0, max: 0, handle: sync(b.handleDescribeTransactions)},
+		{key: kmsg.ListTransactions, min: 0, max: 2, handle: sync(b.handleListTransactions)},
 		// OffsetCommit v0–1 and OffsetFetch v0 were removed in Kafka 4
 		// (KIP-896).
 		{key: kmsg.OffsetCommit, min: 2, max: 9, handle: b.handleOffsetCommit},
