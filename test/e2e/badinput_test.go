@@ -189,7 +189,7 @@ func TestBadInput(t *testing.T) {
 	})
 
 	run("unknown api keys", func(t *testing.T) {
-		for _, key := range []int16{999, -1, 0x7fff, kmsg.ConsumerGroupDescribe.Int16(), kmsg.InitProducerID.Int16()} {
+		for _, key := range []int16{999, -1, 0x7fff, 70, kmsg.ConsumerGroupDescribe.Int16(), kmsg.InitProducerID.Int16()} {
 			if _, ok := served[key]; ok {
 				t.Logf("%s (key %d) is served now; skipped", kmsg.NameForKey(key), key)
 				continue
