@@ -158,7 +158,9 @@ func (e *env) takeMarkers() []marker {
 	defer e.mu.Unlock()
 	out := e.markers
 	e.markers = nil
-	sort.Slice(out, func(i, j int) bool { return out[i].tp.Topic < out[j].tp.Topic || out[i].tp.Topic == out[j].tp.Topic && out[i].tp.Partition < out[j].tp.Partition })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].tp.Topic < out[j].tp.Topic || out[i].tp.Topic == out[j].tp.Topic && out[i].tp.Partition < out[j].tp.Partition
+	})
 	return out
 }
 
