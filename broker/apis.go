@@ -71,6 +71,8 @@ func (b *Broker) buildAPITable() {
 		{key: kmsg.ListGroups, min: 0, max: 5, handle: sync(b.handleListGroups)},
 		{key: kmsg.DeleteGroups, min: 0, max: 2, handle: b.handleDeleteGroups},
 		{key: kmsg.OffsetDelete, min: 0, max: 0, handle: b.handleOffsetDelete},
+		{key: kmsg.ConsumerGroupHeartbeat, min: 0, max: 1, handle: sync(b.handleConsumerGroupHeartbeat)},
+		{key: kmsg.ConsumerGroupDescribe, min: 0, max: 1, handle: sync(b.handleConsumerGroupDescribe)},
 	} {
 		a := a
 		if b.apis[a.key] != nil {

@@ -41,8 +41,9 @@ type consumerMember struct {
 	revokeDeadline time.Time
 	deadline       time.Time
 	seq            uint64
-	// sentKey is the assignment last sent to the member.
-	sentKey string
+	// sentKey is the assignment last sent to the member; resolved is what
+	// its subscription resolved to at its last heartbeat.
+	sentKey, resolved string
 }
 
 func (cg *consumerGroup) stateName() string {

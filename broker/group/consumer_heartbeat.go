@@ -157,6 +157,7 @@ func (c *Coordinator) validateHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest)
 func (c *Coordinator) heartbeatMember(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string, now time.Time) (*consumerMember, int16) {
 	cg := g.cg
 	m := cg.members[req.MemberID]
+	joined := false
 	if req.MemberEpoch == epochJoin {
 		if m == nil && len(cg.members) >= c.cfg.ConsumerMaxSize {
 			return nil, kerr.GroupMaxSizeReached.Code
@@ -176,7 +177,7 @@ func (c *Coordinator) heartbeatMember(g *group, req *kmsg.ConsumerGroupHeartbeat
 			cg.seq++
 			m = &consumerMember{id: id, seq: cg.seq, assigned: map[string][]int32{}}
 			cg.members[id] = m
-			cg.epoch++
+			joined = true
 		}
 		m.clientID, m.clientHost = clientID, clientHost
 		m.instanceID = deref(req.InstanceID)
@@ -215,10 +216,29 @@ func (c *Coordinator) heartbeatMember(g *group, req *kmsg.ConsumerGroupHeartbeat
 		m.serverAssignor = assignorName(*req.ServerAssignor)
 		changed = true
 	}
-	if changed {
+	// Topics created or grown since the last heartbeat change what a
+	// subscription (a regex above all) resolves to.
+	if key := c.resolvedKey(cg, m); key != m.resolved {
+		m.resolved = key
+		changed = true
+	}
+	if changed || joined {
 		cg.epoch++
 	}
 	return m, 0
+}
+
+// resolvedKey describes the topics and partition counts a member's
+// subscription resolves to.
+func (c *Coordinator) resolvedKey(cg *consumerGroup, m *consumerMember) string {
+	ts := cg.memberTopics(m, c.cfg.Topics)
+	names := make([]string, 0, len(ts))
+	for t := range ts {
+		ti, _ := c.cfg.Topics.Topic(t)
+		names = append(names, t+"/"+itoa(ti.Partitions))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
 }
 
 // ownedByName converts the partitions a heartbeat reports by topic id.
@@ -447,4 +467,67 @@ func (c *Coordinator) computeTarget(g *group) map[string]map[string][]int32 {
 		return assignRange(in)
 	}
 	return assignUniform(in)
+}
+
+// ConsumerGroupDescribe describes consumer groups (KIP-848); a group that
+// does not exist or is a classic group is GROUP_ID_NOT_FOUND.
+func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range req.Groups {
+		dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+		dg.Group = id
+		dg.AuthorizedOperations = -2147483648
+		g := c.mu.groups[id]
+		if g == nil || g.typ != typeConsumer {
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+			dg.ErrorMessage = kmsg.StringPtr("Group " + id + " not found.")
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		cg := g.cg
+		dg.State, dg.Epoch, dg.AssignmentEpoch, dg.AssignorName = cg.stateName(), cg.epoch, cg.assignmentEpoch, cg.assignor
+		for _, m := range cg.sortedMembers() {
+			dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
+			dm.MemberID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.epoch, m.clientID, m.clientHost
+			if m.instanceID != "" {
+				dm.InstanceID = kmsg.StringPtr(m.instanceID)
+			}
+			if m.rackID != "" {
+				dm.RackID = kmsg.StringPtr(m.rackID)
+			}
+			dm.SubscribedTopics = m.subscribedTopics
+			if dm.SubscribedTopics == nil {
+				dm.SubscribedTopics = []string{}
+			}
+			if m.subscribedRegex != "" {
+				dm.SubscribedTopicRegex = kmsg.StringPtr(m.subscribedRegex)
+			}
+			dm.Assignment = c.describeAssignment(m.assigned)
+			dm.TargetAssignment = c.describeAssignment(cg.target[m.id])
+			dm.MemberType = 1
+			dg.Members = append(dg.Members, dm)
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
+}
+
+func (c *Coordinator) describeAssignment(a map[string][]int32) kmsg.Assignment {
+	out := kmsg.Assignment{TopicPartitions: []kmsg.AssignmentTopicPartition{}}
+	for _, t := range c.assignmentOf(a).Topics {
+		ti, _ := c.topicByID(t.TopicID)
+		out.TopicPartitions = append(out.TopicPartitions, kmsg.AssignmentTopicPartition{TopicID: t.TopicID, Topic: ti.Name, Partitions: t.Partitions})
+	}
+	return out
+}
+
+func (c *Coordinator) topicByID(id [16]byte) (TopicInfo, bool) {
+	for _, t := range c.cfg.Topics.All() {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return TopicInfo{}, false
 }
