@@ -41,6 +41,9 @@ type cleanerState struct {
 	// firstDirty is the cleaner checkpoint: every offset below it has
 	// been through a pass. It is loaded by Open.
 	firstDirty atomic.Int64
+	// truncations counts Truncate calls that cut the log, so that a pass
+	// does not advance the checkpoint over a truncation it did not see.
+	truncations atomic.Int64
 	// crashAt, if set, is asked at each step of a swap whether to stop
 	// there as a crash would, leaving the files as they are. Tests only.
 	crashAt func(step string) bool
@@ -293,6 +296,7 @@ func (l *Log) Compact(upperBound int64, c *Cleaner) (CompactStats, error) {
 	l.cleaner.mu.Lock()
 	defer l.cleaner.mu.Unlock()
 	st := CompactStats{FirstDirtyOffset: -1, EndOffset: -1}
+	truncations := l.cleaner.truncations.Load()
 	p, err := l.planCompaction(upperBound)
 	if err != nil || !p.Cleanable {
 		return st, err
@@ -316,10 +320,9 @@ func (l *Log) Compact(upperBound int64, c *Cleaner) (CompactStats, error) {
 			return st, err
 		}
 	}
-	if err := writeCheckpoint(l.dir, cleanerCheckpointFile, encodeOffsetCheckpoint(end)); err != nil {
-		return st, fmt.Errorf("storage: compact: write %s: %w", cleanerCheckpointFile, err)
+	if err := l.advanceCleanerCheckpoint(end, truncations); err != nil {
+		return st, err
 	}
-	l.cleaner.firstDirty.Store(end)
 	st.EndOffset = end
 	l.logger.Info("log cleaned", "first_dirty_offset", p.FirstDirtyOffset, "end_offset", end,
 		"dirty_ratio", p.DirtyRatio, "map_keys", st.MapKeys, "segments_read", st.SegmentsRead,
@@ -526,6 +529,41 @@ func groupBySize(segs []cleanSource, cfg *Config) [][]cleanSource {
 		segs = segs[n:]
 	}
 	return groups
+}
+
+// advanceCleanerCheckpoint records the end of a completed pass, unless
+// the log was truncated since the pass began: records appended again
+// after a truncation must not count as clean before a pass has mapped
+// them.
+func (l *Log) advanceCleanerCheckpoint(end, truncations int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.cleaner.truncations.Load() != truncations {
+		return fmt.Errorf("%w: the log was truncated during the pass", ErrCompactionAborted)
+	}
+	if err := writeCheckpoint(l.dir, cleanerCheckpointFile, encodeOffsetCheckpoint(end)); err != nil {
+		return fmt.Errorf("storage: compact: write %s: %w", cleanerCheckpointFile, err)
+	}
+	l.cleaner.firstDirty.Store(end)
+	return nil
+}
+
+// truncateCleanerCheckpoint lowers the cleaner checkpoint, durably, to a
+// truncation point below it (Kafka's maybeTruncateCheckpoint). Otherwise
+// records appended again after the truncation would count as clean and
+// never be mapped, and a tombstone among them could expire while the
+// value it deleted stayed. Truncate calls it, holding syncMu, before it
+// cuts the log.
+func (l *Log) truncateCleanerCheckpoint(offset int64) error {
+	l.cleaner.truncations.Add(1)
+	if l.cleaner.firstDirty.Load() <= offset {
+		return nil
+	}
+	if err := writeCheckpoint(l.dir, cleanerCheckpointFile, encodeOffsetCheckpoint(offset)); err != nil {
+		return l.fail(fmt.Errorf("write %s: %w", cleanerCheckpointFile, err))
+	}
+	l.cleaner.firstDirty.Store(offset)
+	return nil
 }
 
 // readCleanerCheckpoint loads the first dirty offset. A missing or

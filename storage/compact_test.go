@@ -737,3 +737,53 @@ func TestCompactEmptyCleanedSegment(t *testing.T) {
 	w.append(1000, kv("same", "after"))
 	checkRecords(t, "appended", readAll(t, l), newestPerKey(w.written, end, false))
 }
+
+// TestCompactTruncationBelowCheckpoint: after a truncation below the
+// cleaner checkpoint, a value and then a tombstone for the same key are
+// appended again at offsets the checkpoint had called clean. Once the
+// tombstone expires, neither may be left: the truncation lowered the
+// checkpoint, so the next pass maps them. The checkpoint survives a
+// crash lowered.
+func TestCompactTruncationBelowCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	clock := newTestClock()
+	cfg := compactConfig()
+	cfg.DeleteRetention = time.Hour
+	l := openLog(t, dir, cfg, clock)
+	w := newWriter(t, l, records.CodecNone)
+	for i := 0; i < 60; i++ {
+		w.append(clock.Ms(), kv(fmt.Sprintf("x%d", i), fmt.Sprintf("value %d %s", i, make([]byte, 100))))
+	}
+	sealAll(t, l)
+	c := NewCleaner(CleanerConfig{})
+	if st := mustCompact(t, l, c); st.EndOffset != 60 {
+		t.Fatalf("first pass %+v", st)
+	}
+	if err := l.Truncate(20); err != nil {
+		t.Fatal(err)
+	}
+	for off := range w.written {
+		if off >= 20 {
+			delete(w.written, off)
+		}
+	}
+	crash(t, l)
+	l = openLog(t, dir, cfg, clock)
+	defer mustClose(t, l)
+	w.l = l
+	w.append(clock.Ms(), kv("k", "deleted later"))
+	w.append(clock.Ms(), tombstone("k"))
+	for i := 0; i < 50; i++ {
+		w.append(clock.Ms(), kv(fmt.Sprintf("y%d", i), fmt.Sprintf("value %d %s", i, make([]byte, 100))))
+	}
+	sealAll(t, l)
+	clock.Advance(2 * time.Hour)
+	mustCompact(t, l, c)
+	got := readAll(t, l)
+	for _, r := range got {
+		if string(r.key) == "k" {
+			t.Fatalf("key k came back: %v", r)
+		}
+	}
+	checkRecords(t, "after truncation", got, newestPerKey(w.written, l.LogEndOffset(), true))
+}

@@ -190,6 +190,9 @@
 // is cleanable when the dirty segments' share of the cleanable bytes
 // exceeds min.cleanable.dirty.ratio, or when a dirty segment's first
 // batch is older than max.compaction.lag.ms (which also caps segment.ms).
+// Truncate lowers the checkpoint, durably, to a truncation point below
+// it, and a pass that overlapped a truncation does not advance it:
+// records appended again must be mapped before they count as clean.
 //
 // A pass maps every key of the dirty section to its latest offset (the
 // keys themselves, not hashes, so no two keys can be confused), up to

@@ -223,6 +223,9 @@ func (l *Log) Truncate(offset int64) error {
 	if offset >= l.logEndOffset.Load() {
 		return nil
 	}
+	if err := l.truncateCleanerCheckpoint(offset); err != nil {
+		return err
+	}
 	if offset < l.logStartOffset.Load() {
 		return l.truncateFullyAndStartAt(offset)
 	}
