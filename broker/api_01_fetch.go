@@ -290,6 +290,9 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		rp := kmsg.NewFetchResponseTopicPartition()
 		rp.Partition = st.key.partition
 		rp.PreferredReadReplica = -1
+		// An empty records field, never null: librdkafka rejects the
+		// whole response on a null one, and Kafka sends empty.
+		rp.RecordBatches = []byte{}
 		data, hw, lso, logStart := b.fetchPartition(&st, req, budget, res.bytes == 0, &rp)
 		if data != nil {
 			res.bufs = append(res.bufs, data)

@@ -61,12 +61,16 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 		if msg != "" {
 			st.ErrorMessage = kmsg.StringPtr(msg)
 		}
+		// Null lists crash the Java admin client: always send one.
+		st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		if code == 0 {
 			if t := b.lookupTopic(rt.Topic); t != nil && !req.ValidateOnly {
 				st.TopicID = t.id
 				st.NumPartitions = int32(len(t.partitions()))
 				st.ReplicationFactor = 1
-				st.Configs = b.describeTopicConfigsForCreate(t)
+				if cfgs := b.describeTopicConfigsForCreate(t); cfgs != nil {
+					st.Configs = cfgs
+				}
 			} else if req.ValidateOnly {
 				if partitions == -1 {
 					partitions = int32(b.settings.brokerInt("num.partitions", 1))

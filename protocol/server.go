@@ -114,6 +114,10 @@ type Server struct {
 	handler Handler
 	log     *slog.Logger
 	budget  *budget
+	// smallBudget serves frames of at most frameChunkBytes, so that
+	// clients holding large partial frames cannot starve the small
+	// requests (metadata, heartbeats, fetches) of everyone else.
+	smallBudget *budget
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -149,6 +153,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	cfg.withDefaults()
 	s := &Server{cfg: cfg, handler: h, log: cfg.Logger.With("component", "protocol")}
 	s.budget = newBudget(cfg.MemoryBudgetBytes)
+	s.smallBudget = newBudget(smallBudgetBytes)
 	s.mu.conns = make(map[*conn]struct{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -357,14 +362,14 @@ func (c *conn) readLoop() error {
 		}
 		p, err := c.dispatch(frame)
 		if err != nil {
-			c.s.budget.release(int64(size))
+			c.s.budgetFor(int64(size)).release(int64(size))
 			return err
 		}
 		c.s.stats.Requests.Add(1)
 		select {
 		case c.queue <- p:
 		case <-c.ctx.Done():
-			c.s.budget.release(int64(size))
+			c.s.budgetFor(int64(size)).release(int64(size))
 			return c.ctx.Err()
 		}
 	}
@@ -374,6 +379,17 @@ func (c *conn) readLoop() error {
 // as their bytes arrive.
 const frameChunkBytes = 64 << 10
 
+// smallBudgetBytes bounds the memory of small frames in flight.
+const smallBudgetBytes = 64 << 20
+
+// budgetFor returns the budget a frame of size bytes draws from.
+func (s *Server) budgetFor(size int64) *budget {
+	if size <= frameChunkBytes {
+		return s.smallBudget
+	}
+	return s.budget
+}
+
 // readFrame reads a frame of the given size. Memory is drawn from the
 // server budget as bytes arrive rather than for the declared size, so a
 // client that declares large frames and sends little holds little. On
@@ -382,15 +398,16 @@ const frameChunkBytes = 64 << 10
 func (c *conn) readFrame(r io.Reader, size int32) ([]byte, error) {
 	want := int64(size)
 	held := min(want, frameChunkBytes)
-	if err := c.s.budget.acquire(c.ctx, held); err != nil {
+	bud := c.s.budgetFor(want)
+	if err := bud.acquire(c.ctx, held); err != nil {
 		return nil, err
 	}
 	frame := make([]byte, 0, held)
 	for int64(len(frame)) < want {
 		if len(frame) == cap(frame) {
 			grow := min(want, 2*held) - held
-			if err := c.s.budget.acquire(c.ctx, grow); err != nil {
-				c.s.budget.release(held)
+			if err := bud.acquire(c.ctx, grow); err != nil {
+				bud.release(held)
 				return nil, err
 			}
 			held += grow
@@ -401,7 +418,7 @@ func (c *conn) readFrame(r io.Reader, size int32) ([]byte, error) {
 		n, err := r.Read(frame[len(frame):cap(frame)])
 		frame = frame[:len(frame)+n]
 		if err != nil && int64(len(frame)) < want {
-			c.s.budget.release(held)
+			bud.release(held)
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -459,7 +476,7 @@ func (c *conn) writeLoop() {
 			}
 			resp = p.reply.Wait(c.ctx)
 		}
-		c.s.budget.release(p.frameBytes)
+		c.s.budgetFor(p.frameBytes).release(p.frameBytes)
 		if broken {
 			release(p.reply)
 			continue
