@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skein-streaming/skein/broker"
+	"github.com/skein-streaming/skein/internal/admin"
 	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -32,6 +33,7 @@ type serveOptions struct {
 	advertised  string
 	logLevel    string
 	checkConfig bool
+	adminAddr   string
 }
 
 func newServeCmd() *cobra.Command {
@@ -56,6 +58,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.advertised, "advertised-listeners", "", "advertised.listeners (default: the bound listeners)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration and exit")
+	f.StringVar(&o.adminAddr, "admin-addr", "", "address of the HTTP server for /metrics, /healthz, /readyz and /debug/pprof/ (skein.admin.address; default "+admin.DefaultAddr+"; --set skein.admin.address= turns it off)")
 	return cmd
 }
 
@@ -93,6 +96,9 @@ func serveSettings(o serveOptions) (map[string]string, error) {
 	if o.advertised != "" {
 		values["advertised.listeners"] = o.advertised
 	}
+	if o.adminAddr != "" {
+		values[config.AdminAddress] = o.adminAddr
+	}
 	if values["log.dirs"] == "" && values["log.dir"] == "" {
 		values["log.dirs"] = defaultDataDir
 	}
@@ -127,6 +133,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	adm, err := startAdmin(values, b, bcfg.Logger)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+	}
 	start := time.Now()
 	if err := b.Start(); err != nil {
 		return err
@@ -139,6 +152,31 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 	<-ctx.Done()
 	bcfg.Logger.Info("shutting down")
 	return b.Close()
+}
+
+// startAdmin starts the operator HTTP server on skein.admin.address
+// before the broker starts, so that /healthz answers and /readyz reports
+// 503 while logs recover. An empty address turns it off. A configured
+// address that cannot be bound is an error; the default one only earns a
+// warning, so that several brokers can run on one host without
+// configuring it.
+func startAdmin(values map[string]string, b *broker.Broker, logger *slog.Logger) (*admin.Server, error) {
+	addr, configured := values[config.AdminAddress]
+	if !configured {
+		addr = admin.DefaultAddr
+	}
+	if addr == "" {
+		return nil, nil
+	}
+	s := admin.New(admin.Config{Addr: addr, Gatherer: b.Metrics(), Ready: b.CheckReady, Logger: logger})
+	if err := s.Start(); err != nil {
+		if !configured {
+			logger.Warn("admin server not started; set "+config.AdminAddress+" to serve metrics", "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w", config.AdminAddress, err)
+	}
+	return s, nil
 }
 
 // brokerConfig turns validated settings into a broker.Config.

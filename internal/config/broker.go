@@ -39,6 +39,7 @@ const (
 	LogRetentionMs                       = "log.retention.ms"
 	LogRetentionMinutes                  = "log.retention.minutes"
 	LogRetentionHours                    = "log.retention.hours"
+	AdminAddress                         = "skein.admin.address"
 )
 
 // maxInt is Java's Integer.MAX_VALUE as text.
@@ -70,6 +71,8 @@ var brokerDefs = []Def{
 		Doc: "Data directory, used when log.dirs is unset. Skein's default is ./skein-data (Kafka's is /tmp/kafka-logs)."},
 	{Name: LogDirs, Type: TypeList, NullDefault: true, Validator: ListOf{},
 		Doc: "Data directory; overrides log.dir. Skein stores all partitions in one directory, so exactly one may be given."},
+	{Name: AdminAddress, Type: TypeString, Default: "127.0.0.1:9644",
+		Doc: "Skein. host:port of the operator HTTP server (/metrics, /healthz, /readyz, /debug/pprof/; see docs/metrics.md). Port 0 picks a free port; an empty value turns the server off."},
 
 	// Topic creation.
 	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),
