@@ -198,8 +198,11 @@ func (b *Broker) instrument(req *protocol.Request, reply protocol.Reply) protoco
 	if start.IsZero() {
 		start = time.Now()
 	}
+	// acks=0 has no response; a failed partition closes the connection,
+	// so an open one means every partition was appended.
+	appendedAll := reply.NoResponse && !reply.Close
 	if reply.Wait == nil {
-		b.complete(req, reply, reply.Resp, start)
+		b.complete(req, reply.Resp, appendedAll, start)
 		return reply
 	}
 	var waiting prometheus.Gauge
@@ -218,15 +221,16 @@ func (b *Broker) instrument(req *protocol.Request, reply protocol.Reply) protoco
 		if waiting != nil {
 			waiting.Dec()
 		}
-		b.complete(req, reply, resp, start)
+		b.complete(req, resp, appendedAll, start)
 		return resp
 	}
 	return reply
 }
 
 // complete records a finished request: its latency, the error codes of its
-// response, and the records and bytes it moved.
-func (b *Broker) complete(req *protocol.Request, reply protocol.Reply, resp kmsg.Response, start time.Time) {
+// response, and the records and bytes it moved. appendedAll says that a
+// produce without a response appended every partition.
+func (b *Broker) complete(req *protocol.Request, resp kmsg.Response, appendedAll bool, start time.Time) {
 	m := b.metrics
 	key := req.Header.Key
 	m.durations[key].Observe(time.Since(start).Seconds())
@@ -236,11 +240,8 @@ func (b *Broker) complete(req *protocol.Request, reply protocol.Reply, resp kmsg
 	switch r := req.Msg.(type) {
 	case *kmsg.ProduceRequest:
 		pr, _ := resp.(*kmsg.ProduceResponse)
-		// acks=0 has no response; a failed partition closes the
-		// connection, so an open one means every partition was appended.
-		everything := reply.NoResponse && !reply.Close
-		if pr != nil || everything {
-			b.countProduce(r, pr, everything)
+		if pr != nil || appendedAll {
+			b.countProduce(r, pr, appendedAll)
 		}
 	case *kmsg.FetchRequest:
 		if fr, ok := resp.(*kmsg.FetchResponse); ok {
