@@ -420,6 +420,7 @@ func (b *Broker) startBackground() {
 	b.goEvery(time.Second, b.flushByTime)
 	b.goEvery(time.Minute, func() { b.sessions.expire(b.now()) })
 	b.goEvery(time.Minute, b.expireProducers)
+	b.startCleaner()
 }
 
 // expireProducers forgets idempotent producers idle for longer than

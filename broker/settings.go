@@ -158,10 +158,18 @@ func (s *settingsResolver) topic(overrides map[string]string) *topicSettings {
 		ts.recompress, ts.codec = true, records.CodecZstd
 	}
 	for _, p := range v.List(config.CleanupPolicy) {
-		if p == "compact" {
+		switch p {
+		case "compact":
 			ts.limits.RequireKey = true
+			ts.storage.Compact = true
+		case "delete":
+			ts.storage.Delete = true
 		}
 	}
+	ts.storage.DeleteRetention = ms(config.DeleteRetentionMs)
+	ts.storage.MinCleanableDirtyRatio = v.Float64(config.MinCleanableDirtyRatio)
+	ts.storage.MinCompactionLag = ms(config.MinCompactionLagMs)
+	ts.storage.MaxCompactionLag = ms(config.MaxCompactionLagMs)
 	return ts
 }
 
