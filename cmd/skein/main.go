@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newConsumeCmd(),
 		newBenchCmd(),
 		newServeCmd(),
+		newTxnCmd(),
 	)
 	return root
 }
