@@ -184,7 +184,7 @@ func (b *Broker) planFetch(req *kmsg.FetchRequest) *fetchPlan {
 	if s.epoch < 0 {
 		s.epoch = 1
 	}
-	s.lastUsed = now
+	s.lastUsed.Store(now.UnixNano())
 	for _, ft := range req.ForgottenTopics {
 		for _, p := range ft.Partitions {
 			k := fetchKey{topic: ft.Topic, id: ft.TopicID, partition: p}

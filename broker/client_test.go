@@ -19,7 +19,6 @@ import (
 // producer's own acknowledgements (partition, offset).
 func TestClientProduceConsumeEveryCodec(t *testing.T) {
 	tb := startBroker(t, nil)
-	ctx := testCtx(t)
 	codecs := map[string]kgo.CompressionCodec{
 		"none":   kgo.NoCompression(),
 		"gzip":   kgo.GzipCompression(),
@@ -30,6 +29,7 @@ func TestClientProduceConsumeEveryCodec(t *testing.T) {
 	adm := tb.admin()
 	for name, codec := range codecs {
 		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
 			topic := "codec-" + name
 			if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
 				t.Fatal(err)

@@ -3,6 +3,7 @@ package broker
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,7 +49,9 @@ type fetchSession struct {
 	mu       sync.Mutex
 	parts    []*fetchPartitionState // in fetch order; ones that returned data move to the back
 	index    map[fetchKey]*fetchPartitionState
-	lastUsed time.Time
+	// lastUsed is the time of the last fetch (UnixNano); the cache reads
+	// it without the session lock.
+	lastUsed atomic.Int64
 }
 
 type fetchSessionCache struct {
@@ -73,16 +76,17 @@ func (c *fetchSessionCache) create(now time.Time) *fetchSession {
 	if len(c.sessions) >= c.slots {
 		var oldest *fetchSession
 		for _, s := range c.sessions {
-			if oldest == nil || s.lastUsed.Before(oldest.lastUsed) {
+			if oldest == nil || s.lastUsed.Load() < oldest.lastUsed.Load() {
 				oldest = s
 			}
 		}
-		if oldest == nil || now.Sub(oldest.lastUsed) < fetchSessionIdle {
+		if oldest == nil || now.Sub(time.Unix(0, oldest.lastUsed.Load())) < fetchSessionIdle {
 			return nil
 		}
 		delete(c.sessions, oldest.id)
 	}
-	s := &fetchSession{epoch: 1, index: map[fetchKey]*fetchPartitionState{}, lastUsed: now}
+	s := &fetchSession{epoch: 1, index: map[fetchKey]*fetchPartitionState{}}
+	s.lastUsed.Store(now.UnixNano())
 	for {
 		s.id = rand.Int32N(1<<31-1) + 1
 		if _, taken := c.sessions[s.id]; !taken {
@@ -110,7 +114,7 @@ func (c *fetchSessionCache) expire(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, s := range c.sessions {
-		if now.Sub(s.lastUsed) > 4*fetchSessionIdle {
+		if now.Sub(time.Unix(0, s.lastUsed.Load())) > 4*fetchSessionIdle {
 			delete(c.sessions, id)
 		}
 	}
