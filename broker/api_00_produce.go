@@ -15,8 +15,10 @@ package broker
 // but answered UNSUPPORTED_VERSION: they carry message formats 0 and 1.
 // A topic whose compression.type names a codec gets batches rewritten in
 // that codec; "producer" (the default) keeps them as sent.
-// Idempotent and transactional batches (producer id set) are answered with
-// Kafka's errors for an unknown producer until InitProducerId is served.
+// Idempotent batches are checked against the partition's producer state
+// (sequence numbers, epochs; a retried batch is answered with its original
+// offsets); transactional batches must belong to the producer's ongoing
+// transaction (KIP-890 verification).
 // Version notes: v3 record batch v2; v5 log start offset; v8 record errors
 // (KIP-467); v10 current leader tag (KIP-951); v13 topic ids (KIP-516).
 
@@ -48,8 +50,6 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 		failAll = kerr.UnsupportedVersion.Code
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		failAll = kerr.InvalidRequiredAcks.Code
-	case req.TransactionID != nil:
-		failAll = kerr.TransactionalIDAuthorizationFailed.Code
 	}
 	now := b.now().UnixMilli()
 	var needs []syncNeed
@@ -84,7 +84,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				last, ok := b.producePartition(p, req.Version, rp.Records, now, sp)
+				last, ok := b.producePartition(p, req.Version, req.TransactionID, rp.Records, now, sp)
 				if ok && req.Acks == -1 && !p.topic.settings.Load().writeCaching {
 					needs = append(needs, syncNeed{p: p, last: last, resp: sp})
 				}
@@ -116,7 +116,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 
 // producePartition validates and appends one partition's batches, filling
 // sp. It returns the last offset appended and whether it succeeded.
-func (b *Broker) producePartition(p *partition, version int16, data []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, bool) {
+func (b *Broker) producePartition(p *partition, version int16, txnID *string, data []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, bool) {
 	ts := p.topic.settings.Load()
 	lim := ts.limits
 	lim.NowMs = now
@@ -137,11 +137,18 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 	var bp *batchProducer
 	if bi.ProducerID >= 0 {
 		if bi.Transactional {
-			// Transactional writes need the transaction coordinator.
-			sp.ErrorCode = kerr.InvalidTxnState.Code
-			return 0, false
+			// KIP-890: the partition must be part of the producer's
+			// ongoing transaction before its data is accepted.
+			err := errNoTransactionalID
+			if txnID != nil {
+				err = b.txnVerify(*txnID, bi.ProducerID, bi.ProducerEpoch, p.topic.name, p.index)
+			}
+			if err != nil {
+				setKafkaError(sp, err, kerr.InvalidTxnState)
+				return 0, false
+			}
 		}
-		bp = &batchProducer{id: bi.ProducerID, epoch: bi.ProducerEpoch, firstSeq: bi.BaseSequence, lastSeq: seqAdd(bi.BaseSequence, bi.LastOffsetDelta), timestamp: bi.MaxTimestamp}
+		bp = &batchProducer{id: bi.ProducerID, epoch: bi.ProducerEpoch, firstSeq: bi.BaseSequence, lastSeq: seqAdd(bi.BaseSequence, bi.LastOffsetDelta), timestamp: bi.MaxTimestamp, transactional: bi.Transactional}
 	}
 	if lim.TimestampType == records.LogAppendTime {
 		records.SetLogAppendTime(data, now)
@@ -155,8 +162,7 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 	var ke *kerr.Error
 	switch {
 	case errors.As(err, &ke):
-		sp.ErrorCode = ke.Code
-		sp.ErrorMessage = kmsg.StringPtr(err.Error())
+		setKafkaError(sp, err, ke)
 		return 0, false
 	case err != nil:
 		b.log.Error("append failed", "topic", p.topic.name, "partition", p.index, "err", err)
@@ -171,6 +177,21 @@ func (b *Broker) producePartition(p *partition, version int16, data []byte, now 
 	sp.BaseOffset = base
 	sp.LogStartOffset = p.log.LogStartOffset()
 	return last, true
+}
+
+// errNoTransactionalID refuses a transactional batch sent without a
+// transactional id.
+var errNoTransactionalID = errors.New("transactional batch without a transactional id")
+
+// setKafkaError answers a partition with the Kafka error err wraps (or
+// fallback) and err's text as the message.
+func setKafkaError(sp *kmsg.ProduceResponseTopicPartition, err error, fallback *kerr.Error) {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		ke = fallback
+	}
+	sp.ErrorCode = ke.Code
+	sp.ErrorMessage = kmsg.StringPtr(err.Error())
 }
 
 // scratchPool holds decompression buffers for validation.

@@ -5,9 +5,9 @@ package broker
 // Behavior: this node coordinates every group, since it leads every
 // partition of __consumer_offsets; the topic is created on the first
 // request, as Kafka creates it. Key type 0 (group) is answered with this
-// node; key type 1 (transaction) gets COORDINATOR_NOT_AVAILABLE since
-// transactions are not served; any other key type is INVALID_REQUEST, as
-// Kafka rejects an unknown coordinator type.
+// node, and so is key type 1 (transaction), once __transaction_state
+// exists (created on the first request); any other key type is
+// INVALID_REQUEST, as Kafka rejects an unknown coordinator type.
 // Version notes: v1 key type and error message; v3 flexible; v4 batched
 // keys (KIP-699); v5 and v6 allow the new error codes of KIP-890 and
 // share groups.
@@ -35,7 +35,9 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, r *protocol.Request)
 		case 0:
 			c.ErrorCode = b.ensureOffsetsTopic(ctx)
 		case 1:
-			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			if err := b.ensureTxnStateTopic(ctx); err != nil {
+				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
 		default:
 			c.ErrorCode = kerr.InvalidRequest.Code
 		}
