@@ -44,11 +44,11 @@ type fetchPartitionState struct {
 }
 
 type fetchSession struct {
-	id       int32
-	epoch    int32
-	mu       sync.Mutex
-	parts    []*fetchPartitionState // in fetch order; ones that returned data move to the back
-	index    map[fetchKey]*fetchPartitionState
+	id    int32
+	epoch int32
+	mu    sync.Mutex
+	parts []*fetchPartitionState // in fetch order; ones that returned data move to the back
+	index map[fetchKey]*fetchPartitionState
 	// lastUsed is the time of the last fetch (UnixNano); the cache reads
 	// it without the session lock.
 	lastUsed atomic.Int64
