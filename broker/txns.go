@@ -263,16 +263,3 @@ func (b *Broker) txnErrorCode(err error) int16 {
 	b.log.Error("transaction request failed", "err", err)
 	return kerr.UnknownServerError.Code
 }
-
-// txnCoordinatorCode answers FindCoordinator for a transactional id (key
-// type 1): this node coordinates every transactional id, since it leads
-// every partition of __transaction_state, which is created on the first
-// request as Kafka creates it. It returns 0, or COORDINATOR_NOT_AVAILABLE
-// when the topic cannot be created.
-func (b *Broker) txnCoordinatorCode(ctx context.Context) int16 {
-	if err := b.ensureTxnStateTopic(ctx); err != nil {
-		b.log.Error("cannot create "+txnStateTopic, "err", err)
-		return kerr.CoordinatorNotAvailable.Code
-	}
-	return 0
-}
