@@ -9,39 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/skein-streaming/skein/protocol/records"
 )
-
-// requireTxnClients skips the test unless a Kafka client can run
-// transactions end to end here: FindCoordinator must answer for
-// transactional ids and Produce must accept transactional batches (it
-// verifies them through txnVerify).
-func requireTxnClients(t *testing.T, tb *testBroker) {
-	t.Helper()
-	tc := newTxnConn(t, tb)
-	fc := kmsg.NewPtrFindCoordinatorRequest()
-	fc.CoordinatorType, fc.CoordinatorKey = 1, "probe"
-	if r := tc.do(fc, 3).(*kmsg.FindCoordinatorResponse); r.ErrorCode != 0 {
-		t.Skipf("FindCoordinator does not answer for transactional ids: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	id := "probe"
-	ir := tc.initProducerID(&id, 60000, 4)
-	batch, err := records.AppendBatch(nil, records.BatchOptions{Codec: records.CodecNone, BaseTimestamp: time.Now().UnixMilli(),
-		ProducerID: ir.ProducerID, ProducerEpoch: ir.ProducerEpoch, BaseSequence: 0, Transactional: true, PartitionLeaderEpoch: -1},
-		[]records.Record{{Value: []byte("probe")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr := kmsg.NewPtrProduceRequest()
-	pr.TransactionID, pr.Acks, pr.TimeoutMillis = &id, -1, 5000
-	pr.Topics = []kmsg.ProduceRequestTopic{{Topic: "probe", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
-	resp := tc.do(pr, 9).(*kmsg.ProduceResponse)
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code == kerr.TransactionalIDAuthorizationFailed.Code {
-		t.Skip("Produce does not accept transactional batches")
-	}
-}
 
 // produceTxn runs one transaction of values on cl and ends it.
 func produceTxn(t *testing.T, ctx context.Context, cl *kgo.Client, commit bool, values ...string) {
@@ -88,7 +56,6 @@ func consumeUntil(t *testing.T, ctx context.Context, tb *testBroker, topic strin
 func TestTxnClientCommitAbort(t *testing.T) {
 	tb := startBroker(t, nil)
 	ctx := testCtx(t)
-	requireTxnClients(t, tb)
 	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +88,6 @@ func TestTxnClientCommitAbort(t *testing.T) {
 func TestTxnClientZombieFenced(t *testing.T) {
 	tb := startBroker(t, nil)
 	ctx := testCtx(t)
-	requireTxnClients(t, tb)
 	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "ledger"); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +119,6 @@ func TestTxnClientZombieFenced(t *testing.T) {
 func TestTxnClientTimeout(t *testing.T) {
 	tb := startBroker(t, nil)
 	ctx := testCtx(t)
-	requireTxnClients(t, tb)
 	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "slow"); err != nil {
 		t.Fatal(err)
 	}
