@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newServeCmd(),
 		newTxnCmd(),
+		newGroupCmd(),
 	)
 	return root
 }
