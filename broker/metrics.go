@@ -75,6 +75,7 @@ func (b *Broker) initMetrics() {
 	b.metrics = newMetrics(reg, &b.apis)
 	reg.MustRegister(
 		brokerCollector{b},
+		groupCollector{b},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -403,6 +404,12 @@ func exportedMetricNames(t *testing.T) map[string]bool {
 	}
 	cons := tb.client(kgo.ConsumeTopics("names"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err := cons.PollFetches(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A committed group offset, so that the group offset and lag series exist.
+	var offsets kadm.Offsets
+	offsets.Add(kadm.Offset{Topic: "names", Partition: 0, At: 1, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, "names", offsets); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := tb.Metrics().Gather()
