@@ -1,0 +1,261 @@
+package schemaregistry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	// DefaultListen is the address the registry serves on, Confluent's
+	// default port on loopback.
+	DefaultListen = "127.0.0.1:8081"
+	// DefaultTopic is Confluent's kafkastore.topic.
+	DefaultTopic = "_schemas"
+	// DefaultGroupID is Confluent's schema.registry.group.id.
+	DefaultGroupID = "schema-registry"
+)
+
+// Config configures a Registry. The zero value of each field selects its
+// documented default.
+type Config struct {
+	// Bootstrap lists the host:port seed brokers of the cluster holding
+	// the registry's topic. Required.
+	Bootstrap []string
+	// Listen is the host:port the REST API is served on (Confluent:
+	// listeners). Port 0 picks a free port. Default DefaultListen.
+	Listen string
+	// AdvertisedURL is the URL other instances forward writes to when this
+	// instance leads. Default: http:// and the bound address.
+	AdvertisedURL string
+	// Topic is the compacted topic holding every schema, config and mode
+	// (kafkastore.topic). Default DefaultTopic.
+	Topic string
+	// TopicReplicationFactor is the replication factor the topic is
+	// created with when missing (kafkastore.topic.replication.factor);
+	// 0 or -1 take the broker's default.replication.factor.
+	TopicReplicationFactor int16
+	// GroupID names the group the instances elect their writer in
+	// (schema.registry.group.id). Default DefaultGroupID.
+	GroupID string
+	// NotEligible keeps this instance from ever being elected writer
+	// (leader.eligibility=false); it forwards every write.
+	NotEligible bool
+	// SessionTimeout is the group session timeout: how long a writer that
+	// stopped heartbeating keeps the role in the group's view. Default 10s.
+	SessionTimeout time.Duration
+	// HeartbeatInterval is how often each instance heartbeats. Default 1s.
+	HeartbeatInterval time.Duration
+	// RequestTimeout bounds each write and forwarded request. Default 30s.
+	RequestTimeout time.Duration
+	// Logger receives the registry's logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.TopicReplicationFactor == 0 {
+		c.TopicReplicationFactor = -1
+	}
+	if c.GroupID == "" {
+		c.GroupID = DefaultGroupID
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if len(c.Bootstrap) == 0 {
+		return errors.New("schemaregistry: Bootstrap is required")
+	}
+	if c.HeartbeatInterval >= c.SessionTimeout {
+		return errors.New("schemaregistry: HeartbeatInterval must be below SessionTimeout")
+	}
+	return nil
+}
+
+// Registry is one schema registry instance. New starts nothing; Run
+// serves until its context ends.
+type Registry struct {
+	cfg    Config
+	logger *slog.Logger
+	state  *state
+	schema *schemaCache
+	client *http.Client
+
+	// log and elector are set by Run (or by tests before Run).
+	log     recordLog
+	elector elector
+
+	// writeMu serializes writes on the leader; taken before state.mu.
+	writeMu sync.Mutex
+
+	ready   chan struct{}
+	addr    atomic.Pointer[net.TCPAddr]
+	selfURL atomic.Pointer[string]
+}
+
+// New validates cfg and returns a Registry that has started nothing.
+func New(cfg Config) (*Registry, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newRegistry(cfg), nil
+}
+
+func newRegistry(cfg Config) *Registry {
+	return &Registry{
+		cfg:    cfg,
+		logger: cfg.Logger,
+		state:  newState(cfg.Logger),
+		schema: newSchemaCache(),
+		client: &http.Client{Timeout: cfg.RequestTimeout},
+		ready:  make(chan struct{}),
+	}
+}
+
+// Ready returns a channel closed once the registry has read its topic to
+// the end and serves requests.
+func (r *Registry) Ready() <-chan struct{} { return r.ready }
+
+// Addr returns the bound address of the REST API, nil before Run binds it.
+func (r *Registry) Addr() net.Addr {
+	if a := r.addr.Load(); a != nil {
+		return a
+	}
+	return nil
+}
+
+// URL returns the URL this instance advertises, "" before Run binds.
+func (r *Registry) URL() string {
+	if u := r.selfURL.Load(); u != nil {
+		return *u
+	}
+	return ""
+}
+
+// Run connects to the cluster, creates the topic if missing, reads it to
+// its end, joins the writer election and serves the REST API until ctx
+// ends. It returns nil after a clean shutdown.
+func (r *Registry) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", r.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: listen %s: %w", r.cfg.Listen, err)
+	}
+	defer ln.Close()
+	r.bound(ln.Addr().(*net.TCPAddr))
+	if r.log == nil {
+		kl, err := newKafkaLog(ctx, r.cfg)
+		if err != nil {
+			return err
+		}
+		defer kl.Close()
+		r.log = kl
+		r.elector = newGroupElector(kl.client, r.cfg, r.URL())
+	}
+	return r.serve(ctx, ln)
+}
+
+func (r *Registry) bound(a *net.TCPAddr) {
+	r.addr.Store(a)
+	u := r.cfg.AdvertisedURL
+	if u == "" {
+		u = "http://" + a.String()
+	}
+	r.selfURL.Store(&u)
+}
+
+// serve runs the consumer and the election, waits until the state has
+// caught up with the log, then serves HTTP on ln until ctx ends.
+func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Go(func() {
+		if err := r.log.Consume(ctx, r.state.apply); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("schemaregistry: consuming %s: %w", r.cfg.Topic, err)
+		}
+	})
+	wg.Go(func() {
+		if err := r.elector.Run(ctx); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("schemaregistry: writer election: %w", err)
+		}
+	})
+	defer wg.Wait()
+	defer cancel()
+
+	if err := r.syncToEnd(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("schemaregistry: reading %s: %w", r.cfg.Topic, err)
+	}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	})
+	close(r.ready)
+	r.logger.Info("schema registry serving", "addr", ln.Addr().String(), "topic", r.cfg.Topic, "group", r.cfg.GroupID)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	return runErr
+}
+
+// syncToEnd waits until the state has applied every record the log held
+// when it was called.
+func (r *Registry) syncToEnd(ctx context.Context) error {
+	end, err := r.log.EndOffset(ctx)
+	if err != nil {
+		return err
+	}
+	return r.waitApplied(ctx, end)
+}
+
+// waitApplied waits until the state's next offset reaches next.
+func (r *Registry) waitApplied(ctx context.Context, next int64) error {
+	for {
+		at, changed := r.state.applied()
+		if at >= next {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
