@@ -31,3 +31,30 @@ func (e *staticElector) Leader() (bool, string, bool) {
 	defer e.mu.Unlock()
 	return e.self, e.url, e.self || e.url != ""
 }
+
+// changeNotifier is implemented by electors that announce changes.
+type changeNotifier interface {
+	Changed() <-chan struct{}
+}
+
+// Writer reports the URL of the instance that accepts writes, and
+// whether it is this one; url is "" while none is elected.
+func (r *Registry) Writer() (url string, self bool) {
+	if r.elector == nil {
+		return "", false
+	}
+	self, url, known := r.elector.Leader()
+	if !known {
+		return "", false
+	}
+	return url, self
+}
+
+// WriterChanged returns a channel closed at the next change of Writer's
+// answer; a nil channel before Run has set up the election.
+func (r *Registry) WriterChanged() <-chan struct{} {
+	if n, ok := r.elector.(changeNotifier); ok {
+		return n.Changed()
+	}
+	return nil
+}

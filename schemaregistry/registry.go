@@ -125,7 +125,11 @@ func New(cfg Config) (*Registry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return newRegistry(cfg), nil
+	r := newRegistry(cfg)
+	// The election's client and URL are filled in by Run; the elector
+	// exists from the start so that Writer can be asked at any time.
+	r.elector = newGroupElector(nil, cfg, "")
+	return r, nil
 }
 
 func newRegistry(cfg Config) *Registry {
@@ -176,7 +180,9 @@ func (r *Registry) Run(ctx context.Context) error {
 		}
 		defer kl.Close()
 		r.log = kl
-		r.elector = newGroupElector(kl.client, r.cfg, r.URL())
+		if g, ok := r.elector.(*groupElector); ok {
+			g.client, g.url = kl.client, r.URL()
+		}
 	}
 	return r.serve(ctx, ln)
 }
