@@ -14,7 +14,7 @@ FUZZ_TARGETS := \
 	./storage:FuzzRecovery \
 	./broker:FuzzBrokerRequest
 
-.PHONY: all build run test test-go compat compat-deps bench fuzz fuzz-seeds kill-test vet clean
+.PHONY: all build run test test-go compat compat-deps bench bench-compare fuzz fuzz-seeds kill-test vet clean
 
 all: build
 
@@ -63,3 +63,14 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Skein beside Apache Kafka $(KAFKA_VERSION) (jars from Maven Central) on
+# this machine, fsync-per-batch and OS-buffered; rewrites
+# docs/benchmarks.md and docs/bench-*.png (about 15 minutes; the BENCH_*
+# variables in docs/benchmarks.md lengthen it).
+KAFKA_VERSION ?= 4.4.0
+bench-compare: build
+	rm -rf bench/compare/kafka/lib
+	cd bench/compare/kafka && mvn -q -B dependency:copy-dependencies -Dkafka.version=$(KAFKA_VERSION) -DincludeScope=runtime -DoutputDirectory=lib
+	cd bench/compare && KAFKA_VERSION=$(KAFKA_VERSION) SKEIN_REVISION=$$(git rev-parse --short HEAD) \
+		$(GO) run . -skein ../../bin/skein -kafka-lib kafka/lib -out out -docs ../../docs
