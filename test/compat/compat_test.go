@@ -445,11 +445,19 @@ func TestCompatPython(t *testing.T) {
 }
 
 func TestCompatJava(t *testing.T) {
+	java, jar := javaJar(t)
+	runClient(t, "java kafka-clients", java, "-jar", jar)
+}
+
+// javaJar returns the java command and the check program's jar, failing
+// the test when either is missing or the jar is older than its sources.
+func javaJar(t *testing.T) (java, jar string) {
+	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Fatalf("java is not installed (Java 17 or newer is needed)")
 	}
-	jar := filepath.Join(compatDir, "java", "target", "compat-check.jar")
+	jar = filepath.Join(compatDir, "java", "target", "compat-check.jar")
 	st, err := os.Stat(jar)
 	if err != nil {
 		t.Fatalf("%s is missing: %s", jar, installHint)
@@ -466,5 +474,5 @@ func TestCompatJava(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(compatDir, "java", "pom.xml")); err == nil && info.ModTime().After(st.ModTime()) {
 		t.Fatalf("%s is older than pom.xml: %s", jar, installHint)
 	}
-	runClient(t, "java kafka-clients", java, "-jar", jar)
+	return java, jar
 }

@@ -4,6 +4,8 @@
 #   - a Python venv at test/compat/.venv with confluent-kafka (requirements.txt)
 #   - the Java check program, test/compat/java/target/compat-check.jar
 #     (kafka-clients from Maven Central, built with Maven into ~/.m2)
+#   - kafkajs for the Node check program, test/compat/node/node_modules
+#     (npm ci from node/package-lock.json)
 # Idempotent and quick when everything is already in place. Never reads stdin.
 set -euo pipefail
 
@@ -62,6 +64,17 @@ else
     log "building java check program (mvn package)"
     mvn -q -B -Dstyle.color=never -f java/pom.xml package </dev/null
     touch "$jar"
+fi
+
+# --- Node check program with kafkajs -----------------------------------------
+node_stamp="$here/node/node_modules/.package-lock.sha256"
+node_want="$(sha256sum node/package-lock.json | cut -d' ' -f1)"
+if [ -f "$node_stamp" ] && [ "$(cat "$node_stamp")" = "$node_want" ] && [ -d node/node_modules/kafkajs ]; then
+    log "node packages up to date: kafkajs $(node -p 'require("./node/node_modules/kafkajs/package.json").version')"
+else
+    log "npm ci in node/"
+    (cd node && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    echo "$node_want" >"$node_stamp"
 fi
 
 log "done"
