@@ -16,7 +16,7 @@ import (
 // See the programs for the details:
 //
 //	java/src/main/java/dev/skein/compat/GroupCheck.java  (group.protocol=classic and consumer)
-//	python/group_check.py                               (confluent-kafka)
+//	python/group_check.py                               (confluent-kafka, group.protocol=classic and consumer)
 //	node/group_check.js                                 (kafkajs)
 
 func TestCompatGroupJavaClassic(t *testing.T) {
@@ -31,7 +31,14 @@ func TestCompatGroupJavaConsumer(t *testing.T) {
 
 func TestCompatGroupPython(t *testing.T) {
 	py := venvPython(t)
-	runClient(t, "confluent-kafka group", py, filepath.Join(compatDir, "python", "group_check.py"))
+	t.Setenv("COMPAT_GROUP_PROTOCOL", "classic")
+	runClient(t, "confluent-kafka group.protocol=classic", py, filepath.Join(compatDir, "python", "group_check.py"))
+}
+
+func TestCompatGroupPythonConsumer(t *testing.T) {
+	py := venvPython(t)
+	t.Setenv("COMPAT_GROUP_PROTOCOL", "consumer")
+	runClient(t, "confluent-kafka group.protocol=consumer", py, filepath.Join(compatDir, "python", "group_check.py"))
 }
 
 func TestCompatGroupNode(t *testing.T) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Consumer group check with confluent-kafka (librdkafka), classic protocol.
+"""Consumer group check with confluent-kafka (librdkafka).
 
 Two consumers join one group on a topic with four partitions. Once both own
 partitions, the records are produced; each consumer processes a fixed number
@@ -12,8 +12,10 @@ cover every record exactly once.
 
 Usage: group_check.py <bootstrap> <topic-prefix> [ignored...]
 
-Environment: COMPAT_GROUP_RECORDS (default 2000); COMPAT_RDKAFKA_DEBUG, if
-set, is passed as librdkafka's "debug" property (e.g. cgrp,protocol).
+Environment: COMPAT_GROUP_PROTOCOL, librdkafka's group.protocol: classic
+(the default) or consumer (KIP-848); COMPAT_GROUP_RECORDS (default 2000);
+COMPAT_RDKAFKA_DEBUG, if set, is passed as librdkafka's "debug" property
+(e.g. cgrp,protocol).
 
 Exit status 0 only when the check passed.
 """
@@ -32,9 +34,13 @@ DEADLINE = 90.0  # seconds, per phase
 POLL = 0.1  # seconds
 
 
+LOG_LOCK = threading.Lock()
+
+
 def log(msg):
-    print("%s python: %s" % (time.strftime("%H:%M:%S"), msg))
-    sys.stdout.flush()
+    with LOG_LOCK:
+        print("%s python: %s" % (time.strftime("%H:%M:%S"), msg))
+        sys.stdout.flush()
 
 
 class ClientLog(logging.Handler):
@@ -71,9 +77,10 @@ def common_conf(bootstrap, client_id):
 
 
 class Check:
-    def __init__(self, bootstrap, prefix, records):
+    def __init__(self, bootstrap, prefix, records, protocol):
         self.bootstrap = bootstrap
-        self.topic = "%s-python-group" % prefix
+        self.protocol = protocol
+        self.topic = "%s-python-group-%s" % (prefix, protocol)
         self.group = self.topic + "-group"
         self.records = records
         self.problems = []
@@ -95,6 +102,7 @@ class Check:
         conf.update(
             {
                 "group.id": self.group,
+                "group.protocol": self.protocol,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 # Small fetches: many fetch and poll rounds.
@@ -398,7 +406,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     records = int(os.environ.get("COMPAT_GROUP_RECORDS", "2000"))
-    chk = Check(argv[1], argv[2], records)
+    protocol = os.environ.get("COMPAT_GROUP_PROTOCOL", "classic")
+    chk = Check(argv[1], argv[2], records, protocol)
     start = time.monotonic()
     try:
         chk.run()
@@ -407,13 +416,13 @@ def main(argv):
     for line in CLIENT_LOG.protocol_errors:
         chk.problems.append("client protocol error: %s" % line)
     if chk.problems:
-        print("FAIL python group topic=%s: %d problem(s) (%d ms)" % (chk.topic, len(chk.problems), ms(start)))
+        print("FAIL python group.protocol=%s topic=%s: %d problem(s) (%d ms)" % (protocol, chk.topic, len(chk.problems), ms(start)))
         for p in chk.problems[:30]:
             print("  " + p)
         if len(chk.problems) > 30:
             print("  ... %d more" % (len(chk.problems) - 30))
     else:
-        print("PASS python group topic=%s records=%d (%d ms)" % (chk.topic, records, ms(start)))
+        print("PASS python group.protocol=%s topic=%s records=%d (%d ms)" % (protocol, chk.topic, records, ms(start)))
     sys.stdout.flush()
     return 0 if not chk.problems else 1
 
