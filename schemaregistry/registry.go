@@ -32,6 +32,9 @@ type Config struct {
 	// Listen is the host:port the REST API is served on (Confluent:
 	// listeners). Port 0 picks a free port. Default DefaultListen.
 	Listen string
+	// Listener, when set, is an already bound listener to serve on, and
+	// Listen is ignored. Run closes it.
+	Listener net.Listener
 	// AdvertisedURL is the URL other instances forward writes to when this
 	// instance leads. Default: http:// and the bound address.
 	AdvertisedURL string
@@ -167,9 +170,13 @@ func (r *Registry) URL() string {
 // its end, joins the writer election and serves the REST API until ctx
 // ends. It returns nil after a clean shutdown.
 func (r *Registry) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", r.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("schemaregistry: listen %s: %w", r.cfg.Listen, err)
+	ln := r.cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", r.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("schemaregistry: listen %s: %w", r.cfg.Listen, err)
+		}
 	}
 	defer ln.Close()
 	r.bound(ln.Addr().(*net.TCPAddr))

@@ -58,6 +58,8 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newServeCmd(),
 		newTxnCmd(),
+		newRegistryCmd(),
+		newSchemaCmd(),
 		newGroupCmd(),
 	)
 	return root

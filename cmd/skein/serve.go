@@ -149,8 +149,14 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 		addrs = append(addrs, a.String())
 	}
 	bcfg.Logger.Info("skein started", "listeners", strings.Join(addrs, ","), "data_dir", bcfg.DataDir, "took", time.Since(start).Round(time.Millisecond))
+	reg, err := startEmbeddedRegistry(ctx, values, b, bcfg.Logger)
+	if err != nil {
+		b.Close()
+		return err
+	}
 	<-ctx.Done()
 	bcfg.Logger.Info("shutting down")
+	reg.wait()
 	return b.Close()
 }
 

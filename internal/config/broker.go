@@ -40,6 +40,7 @@ const (
 	LogRetentionMinutes                  = "log.retention.minutes"
 	LogRetentionHours                    = "log.retention.hours"
 	AdminAddress                         = "skein.admin.address"
+	RegistryAddress                      = "skein.registry.address"
 )
 
 // maxInt is Java's Integer.MAX_VALUE as text.
@@ -73,6 +74,8 @@ var brokerDefs = []Def{
 		Doc: "Data directory; overrides log.dir. Skein stores all partitions in one directory, so exactly one may be given."},
 	{Name: AdminAddress, Type: TypeString, Default: "127.0.0.1:9644",
 		Doc: "Skein. host:port of the operator HTTP server (/metrics, /healthz, /readyz, /debug/pprof/; see docs/metrics.md). Port 0 picks a free port; an empty value turns the server off."},
+	{Name: RegistryAddress, Type: TypeString, Default: "127.0.0.1:8081",
+		Doc: "Skein. host:port of the schema registry (Confluent Schema Registry REST API; see docs/schema-registry.md) that skein serve runs beside the broker. An empty value turns it off."},
 
 	// Topic creation.
 	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),

@@ -1,0 +1,99 @@
+package schemaregistry
+
+import (
+	"fmt"
+	"testing"
+)
+
+// evolution is one compatibility case: a subject's history (oldest
+// first), a candidate, and the levels under which the candidate must be
+// accepted; every other level must reject it.
+type evolution struct {
+	name      string
+	history   []string
+	candidate string
+	passes    []string
+}
+
+var allLevels = []string{compatNone, compatBackward, compatBackwardTransitive, compatForward, compatForwardTransitive, compatFull, compatFullTransitive}
+
+// Shorthands for passes.
+var (
+	passAll      = allLevels
+	passBackward = []string{compatNone, compatBackward, compatBackwardTransitive}
+	passForward  = []string{compatNone, compatForward, compatForwardTransitive}
+	passNone     = []string{compatNone}
+	// passLatestOnly: compatible with the latest version but not with an
+	// older one, in both directions.
+	passLatestOnly = []string{compatNone, compatBackward, compatForward, compatFull}
+)
+
+// runMatrix checks each evolution at every level with f.
+func runMatrix(t *testing.T, f format, cases []evolution) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var history []parsedSchema
+			for i, s := range c.history {
+				p, err := f.parse(s, nil)
+				if err != nil {
+					t.Fatalf("history[%d]: %v", i, err)
+				}
+				history = append(history, p)
+			}
+			cand, err := f.parse(c.candidate, nil)
+			if err != nil {
+				t.Fatalf("candidate: %v", err)
+			}
+			for _, level := range allLevels {
+				want := false
+				for _, p := range c.passes {
+					want = want || p == level
+				}
+				msgs := checkCompatibility(f, level, cand, history)
+				if got := len(msgs) == 0; got != want {
+					t.Errorf("%s: compatible=%v, want %v (%v)", level, got, want, msgs)
+				}
+			}
+		})
+	}
+}
+
+func avroRecord(fields string) string {
+	return fmt.Sprintf(`{"type":"record","name":"R","namespace":"t","fields":[%s]}`, fields)
+}
+
+// TestAvroCompatibilityMatrix checks Avro's resolution rules at every
+// level, including transitive histories three versions deep.
+func TestAvroCompatibilityMatrix(t *testing.T) {
+	name := `{"name":"name","type":"string"}`
+	runMatrix(t, avroFormat{}, []evolution{
+		{"add field with default", []string{avroRecord(name)}, avroRecord(name + `,{"name":"age","type":"int","default":0}`), passAll},
+		{"add field without default", []string{avroRecord(name)}, avroRecord(name + `,{"name":"age","type":"int"}`), passForward},
+		{"remove field without default", []string{avroRecord(name + `,{"name":"age","type":"int"}`)}, avroRecord(name), passBackward},
+		{"remove field with default", []string{avroRecord(name + `,{"name":"age","type":"int","default":1}`)}, avroRecord(name), passAll},
+		{"promote int to long", []string{avroRecord(`{"name":"n","type":"int"}`)}, avroRecord(`{"name":"n","type":"long"}`), passBackward},
+		{"narrow long to int", []string{avroRecord(`{"name":"n","type":"long"}`)}, avroRecord(`{"name":"n","type":"int"}`), passForward},
+		{"string to bytes", []string{avroRecord(`{"name":"n","type":"string"}`)}, avroRecord(`{"name":"n","type":"bytes"}`), passAll},
+		{"change string to int", []string{avroRecord(`{"name":"n","type":"string"}`)}, avroRecord(`{"name":"n","type":"int"}`), passNone},
+		{"add enum symbol", []string{`{"type":"enum","name":"E","symbols":["A"]}`}, `{"type":"enum","name":"E","symbols":["A","B"]}`, passBackward},
+		{"add enum symbol with default", []string{`{"type":"enum","name":"E","symbols":["A"],"default":"A"}`}, `{"type":"enum","name":"E","symbols":["A","B"],"default":"A"}`, passAll},
+		{"widen to union", []string{avroRecord(`{"name":"n","type":"string"}`)}, avroRecord(`{"name":"n","type":["null","string"]}`), passBackward},
+		{"rename record", []string{avroRecord(name)}, `{"type":"record","name":"S","namespace":"t","fields":[{"name":"name","type":"string"}]}`, passNone},
+		{"rename record with alias", []string{avroRecord(name)}, `{"type":"record","name":"S","namespace":"t","aliases":["t.R"],"fields":[{"name":"name","type":"string"}]}`, passBackward},
+		{"fixed size change", []string{`{"type":"fixed","name":"F","size":4}`}, `{"type":"fixed","name":"F","size":8}`, passNone},
+		{"empty history", nil, avroRecord(name), passAll},
+		// Three versions deep: the candidate fits the latest version both
+		// ways but reads (and is read by) the first one with a changed type.
+		{"transitive", []string{
+			avroRecord(`{"name":"a","type":"string","default":""}`),
+			avroRecord(``),
+		}, avroRecord(`{"name":"a","type":"int","default":0}`), passLatestOnly},
+		// Three versions deep, each step adding a field with a default:
+		// every level accepts it.
+		{"transitive additions", []string{
+			avroRecord(name),
+			avroRecord(name + `,{"name":"b","type":"int","default":0}`),
+		}, avroRecord(name + `,{"name":"b","type":"int","default":0},{"name":"c","type":"int","default":0}`), passAll},
+	})
+}
