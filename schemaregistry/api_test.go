@@ -17,7 +17,7 @@ const (
 func TestRegisterAndRead(t *testing.T) {
 	_, u := startMemory(t, nil, true, "")
 	expect(t, u, "GET", "/subjects", nil, 200, `[]`)
-	expect(t, u, "GET", "/schemas/types", nil, 200, `["AVRO"]`)
+	expect(t, u, "GET", "/schemas/types", nil, 200, `["JSON","AVRO"]`)
 	expect(t, u, "POST", "/subjects/users-value/versions", schemaBody(avroUser), 200, `{"id":1}`)
 	// The same schema, differently spaced, is the same schema.
 	expect(t, u, "POST", "/subjects/users-value/versions", schemaBody(`{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}]}`), 200, `{"id":1}`)
@@ -211,4 +211,31 @@ func TestForwarding(t *testing.T) {
 	_, orphan := startMemory(t, log, false, "")
 	expectCode(t, orphan, "POST", "/subjects/s/versions", schemaBody(avroUser), 500, 50004)
 	expect(t, orphan, "GET", "/subjects/s/versions", nil, 200, `[1]`)
+}
+
+// TestJSONSchemaRegistration covers JSON schemas through the API: the
+// type is kept, references resolve by name, a $ref outside the schema and
+// its references is refused, and compatibility applies.
+func TestJSONSchemaRegistration(t *testing.T) {
+	_, u := startMemory(t, nil, true, "")
+	address := `{"type":"object","properties":{"street":{"type":"string"}}}`
+	expect(t, u, "POST", "/subjects/address/versions", map[string]any{"schemaType": "JSON", "schema": address}, 200, `{"id":1}`)
+	customer := map[string]any{
+		"schemaType": "JSON",
+		"schema":     `{"type":"object","properties":{"home":{"$ref":"address.json"}},"additionalProperties":false}`,
+		"references": []Reference{{Name: "address.json", Subject: "address", Version: 1}},
+	}
+	expect(t, u, "POST", "/subjects/customer/versions", customer, 200, `{"id":2}`)
+	expect(t, u, "GET", "/schemas/ids/2", nil, 200, `{"schemaType":"JSON","references":[{"name":"address.json","subject":"address","version":1}],"schema":"{\"type\":\"object\",\"properties\":{\"home\":{\"$ref\":\"address.json\"}},\"additionalProperties\":false}"}`)
+	expect(t, u, "GET", "/subjects/address/versions/1", nil, 200, `{"subject":"address","version":1,"id":1,"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"street\":{\"type\":\"string\"}}}"}`)
+	expectCode(t, u, "POST", "/subjects/x/versions", map[string]any{"schemaType": "JSON", "schema": `{"$ref":"file:///etc/passwd"}`}, 422, 42201)
+	expectCode(t, u, "POST", "/subjects/x/versions", map[string]any{"schemaType": "JSON", "schema": `{"type":"nonsense"}`}, 422, 42201)
+	expectCode(t, u, "POST", "/subjects/x/versions", map[string]any{"schemaType": "JSON", "schema": `[1]`}, 422, 42201)
+	expect(t, u, "POST", "/subjects/address/versions", map[string]any{"schemaType": "JSON", "schema": `{"type":"object","properties":{"street":{"type":["string","null"]}}}`}, 200, `{"id":3}`)
+	expectCode(t, u, "POST", "/subjects/address/versions", map[string]any{"schemaType": "JSON", "schema": `{"type":"object","properties":{"street":{"type":"string"}},"additionalProperties":false}`}, 409, 409)
+	status, body := call(t, u, "POST", "/subjects/address/versions", map[string]any{"schemaType": "JSON", "schema": `{"type":"object","properties":{"street":{"type":"integer"}}}`})
+	if status != 409 {
+		t.Errorf("incompatible JSON schema: %d %s", status, body)
+	}
+	expectCode(t, u, "POST", "/subjects/address/versions", schemaBody(avroUser), 409, 409)
 }

@@ -2,6 +2,7 @@ package schemaregistry
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -95,5 +96,46 @@ func TestAvroCompatibilityMatrix(t *testing.T) {
 			avroRecord(name),
 			avroRecord(name + `,{"name":"b","type":"int","default":0}`),
 		}, avroRecord(name + `,{"name":"b","type":"int","default":0},{"name":"c","type":"int","default":0}`), passAll},
+	})
+}
+
+func jsonObject(closed bool, props string, required ...string) string {
+	s := `{"type":"object","properties":{` + props + `}`
+	if closed {
+		s += `,"additionalProperties":false`
+	}
+	if len(required) > 0 {
+		s += `,"required":["` + strings.Join(required, `","`) + `"]`
+	}
+	return s + "}"
+}
+
+// TestJSONCompatibilityMatrix checks the JSON Schema rules (open and
+// closed content models, types, enums, bounds, required) at every level,
+// including transitive histories three versions deep.
+func TestJSONCompatibilityMatrix(t *testing.T) {
+	str, num, integer := `{"type":"string"}`, `{"type":"number"}`, `{"type":"integer"}`
+	runMatrix(t, jsonFormat{}, []evolution{
+		{"add property to open model", []string{jsonObject(false, `"a":`+str)}, jsonObject(false, `"a":`+str+`,"b":`+str), passForward},
+		{"add property to closed model", []string{jsonObject(true, `"a":`+str)}, jsonObject(true, `"a":`+str+`,"b":`+str), passBackward},
+		{"remove property from open model", []string{jsonObject(false, `"a":`+str+`,"b":`+str)}, jsonObject(false, `"a":`+str), passBackward},
+		{"remove property from closed model", []string{jsonObject(true, `"a":`+str+`,"b":`+str)}, jsonObject(true, `"a":`+str), passForward},
+		{"add unconstrained property", []string{jsonObject(false, `"a":`+str)}, jsonObject(false, `"a":`+str+`,"b":{}`), passAll},
+		{"make property required", []string{jsonObject(true, `"a":`+str)}, jsonObject(true, `"a":`+str, "a"), passForward},
+		{"widen integer to number", []string{jsonObject(true, `"a":`+integer)}, jsonObject(true, `"a":`+num), passBackward},
+		{"change string to number", []string{jsonObject(true, `"a":`+str)}, jsonObject(true, `"a":`+num), passNone},
+		{"allow null", []string{str}, `{"type":["string","null"]}`, passBackward},
+		{"add enum value", []string{`{"enum":["A","B"]}`}, `{"enum":["A","B","C"]}`, passBackward},
+		{"raise maxLength", []string{`{"type":"string","maxLength":5}`}, `{"type":"string","maxLength":10}`, passBackward},
+		{"add oneOf branch", []string{`{"oneOf":[` + str + `]}`}, `{"oneOf":[` + str + `,` + num + `]}`, passBackward},
+		{"local ref", []string{`{"definitions":{"a":` + str + `},"type":"object","properties":{"x":{"$ref":"#/definitions/a"}},"additionalProperties":false}`},
+			`{"definitions":{"a":` + num + `},"type":"object","properties":{"x":{"$ref":"#/definitions/a"}},"additionalProperties":false}`, passNone},
+		{"same schema", []string{jsonObject(false, `"a":`+str)}, jsonObject(false, `"a":`+str), passAll},
+		// Three versions deep, closed models: the latest version lacks "a",
+		// so it reads the candidate; the first has "a" as a string.
+		{"transitive backward", []string{jsonObject(true, `"a":`+str), jsonObject(true, ``)}, jsonObject(true, `"a":`+integer), []string{compatNone, compatBackward}},
+		// Open models: the latest version ignores "a"; the first reads it as
+		// a string and cannot read the candidate's integer.
+		{"transitive forward", []string{jsonObject(false, `"a":`+str), jsonObject(false, ``)}, jsonObject(false, `"a":`+integer), []string{compatNone, compatForward}},
 	})
 }

@@ -79,6 +79,7 @@ type format interface {
 // /schemas/types lists them.
 var formats = map[string]format{
 	formatAvro: avroFormat{},
+	formatJSON: jsonFormat{},
 }
 
 // formatNames lists the supported schema types.
