@@ -277,6 +277,9 @@ func (d *groupDescription) write(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(g.members) == 0 {
+		fmt.Fprintf(w, "(group %s has no active members)\n", g.id)
+	}
 
 	var rows []partitionRow
 	seen := map[string]map[int32]bool{}
