@@ -17,7 +17,7 @@ const (
 func TestRegisterAndRead(t *testing.T) {
 	_, u := startMemory(t, nil, true, "")
 	expect(t, u, "GET", "/subjects", nil, 200, `[]`)
-	expect(t, u, "GET", "/schemas/types", nil, 200, `["JSON","AVRO"]`)
+	expect(t, u, "GET", "/schemas/types", nil, 200, `["JSON","PROTOBUF","AVRO"]`)
 	expect(t, u, "POST", "/subjects/users-value/versions", schemaBody(avroUser), 200, `{"id":1}`)
 	// The same schema, differently spaced, is the same schema.
 	expect(t, u, "POST", "/subjects/users-value/versions", schemaBody(`{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}]}`), 200, `{"id":1}`)
@@ -238,4 +238,23 @@ func TestJSONSchemaRegistration(t *testing.T) {
 		t.Errorf("incompatible JSON schema: %d %s", status, body)
 	}
 	expectCode(t, u, "POST", "/subjects/address/versions", schemaBody(avroUser), 409, 409)
+}
+
+// TestProtobufRegistration covers Protobuf schemas through the API:
+// imports resolve through references, comments and layout do not make a
+// new schema, and compatibility applies.
+func TestProtobufRegistration(t *testing.T) {
+	_, u := startMemory(t, nil, true, "")
+	common := "syntax = \"proto3\";\npackage acme;\nmessage Money { int64 cents = 1; }\n"
+	expect(t, u, "POST", "/subjects/money/versions", map[string]any{"schemaType": "PROTOBUF", "schema": common}, 200, `{"id":1}`)
+	order := "syntax = \"proto3\";\npackage acme;\nimport \"acme/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nmessage Order { Money total = 1; google.protobuf.Timestamp at = 2; }\n"
+	withRef := map[string]any{"schemaType": "PROTOBUF", "schema": order, "references": []Reference{{Name: "acme/money.proto", Subject: "money", Version: 1}}}
+	expect(t, u, "POST", "/subjects/orders-value/versions", withRef, 200, `{"id":2}`)
+	commented := map[string]any{"schemaType": "PROTOBUF", "schema": "// Orders.\n" + order, "references": withRef["references"]}
+	expect(t, u, "POST", "/subjects/orders-value", commented, 200, `{"subject":"orders-value","version":1,"id":2,"schemaType":"PROTOBUF","references":[{"name":"acme/money.proto","subject":"money","version":1}],"schema":"syntax = \"proto3\";\npackage acme;\nimport \"acme/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nmessage Order { Money total = 1; google.protobuf.Timestamp at = 2; }\n"}`)
+	expectCode(t, u, "POST", "/subjects/x/versions", map[string]any{"schemaType": "PROTOBUF", "schema": order}, 422, 42201)
+	expectCode(t, u, "POST", "/subjects/x/versions", map[string]any{"schemaType": "PROTOBUF", "schema": "message {"}, 422, 42201)
+	expectCode(t, u, "POST", "/subjects/money/versions", map[string]any{"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";\npackage acme;\nmessage Money { string cents = 1; }\n"}, 409, 409)
+	expect(t, u, "POST", "/subjects/money/versions", map[string]any{"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";\npackage acme;\nmessage Money { int64 cents = 1; string currency = 2; }\n"}, 200, `{"id":3}`)
+	expect(t, u, "GET", "/subjects/money/versions/1/referencedby", nil, 200, `[2]`)
 }

@@ -139,3 +139,30 @@ func TestJSONCompatibilityMatrix(t *testing.T) {
 		{"transitive forward", []string{jsonObject(false, `"a":`+str), jsonObject(false, ``)}, jsonObject(false, `"a":`+integer), []string{compatNone, compatForward}},
 	})
 }
+
+func proto3(body string) string { return "syntax = \"proto3\";\npackage t;\n" + body }
+
+// TestProtobufCompatibilityMatrix checks Confluent's protobuf rules at
+// every level, including transitive histories three versions deep.
+func TestProtobufCompatibilityMatrix(t *testing.T) {
+	a := proto3(`message A { int32 x = 1; }`)
+	runMatrix(t, protobufFormat{}, []evolution{
+		{"add field", []string{a}, proto3(`message A { int32 x = 1; string y = 2; }`), passAll},
+		{"remove field", []string{proto3(`message A { int32 x = 1; string y = 2; }`)}, a, passAll},
+		{"rename field", []string{a}, proto3(`message A { int32 renamed = 1; }`), passAll},
+		{"change scalar type", []string{a}, proto3(`message A { string x = 1; }`), passNone},
+		{"scalar to message", []string{a}, proto3(`message A { B x = 1; } message B {}`), passNone},
+		{"numeric to repeated", []string{a}, proto3(`message A { repeated int32 x = 1; }`), passNone},
+		{"string to repeated", []string{proto3(`message A { string s = 1; }`)}, proto3(`message A { repeated string s = 1; }`), passAll},
+		{"remove message", []string{proto3(`message A { int32 x = 1; } message B {}`)}, a, passForward},
+		{"add message", []string{a}, proto3(`message A { int32 x = 1; } message B {}`), passBackward},
+		{"change package", []string{a}, "syntax = \"proto3\";\npackage u;\nmessage A { int32 x = 1; }", passNone},
+		{"add enum value", []string{proto3(`enum E { E0 = 0; } message A { E e = 1; }`)}, proto3(`enum E { E0 = 0; E1 = 1; } message A { E e = 1; }`), passAll},
+		{"move two fields into a oneof", []string{proto3(`message A { int32 x = 1; int32 y = 2; }`)}, proto3(`message A { oneof o { int32 x = 1; int32 y = 2; } }`), passNone},
+		{"move one field into a oneof", []string{a}, proto3(`message A { oneof o { int32 x = 1; } }`), passBackward},
+		{"nested message type change", []string{proto3(`message A { message N { int32 v = 1; } N n = 1; }`)}, proto3(`message A { message N { string v = 1; } N n = 1; }`), passNone},
+		// Three versions deep: field 1 is dropped, then comes back with
+		// another type, which only the first version conflicts with.
+		{"transitive", []string{a, proto3(`message A { }`)}, proto3(`message A { string x = 1; }`), passLatestOnly},
+	})
+}

@@ -79,7 +79,8 @@ type format interface {
 // /schemas/types lists them.
 var formats = map[string]format{
 	formatAvro: avroFormat{},
-	formatJSON: jsonFormat{},
+	formatJSON:     jsonFormat{},
+	formatProtobuf: protobufFormat{},
 }
 
 // formatNames lists the supported schema types.

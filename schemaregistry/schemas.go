@@ -1,9 +1,11 @@
 package schemaregistry
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // The schemas resource: GET /schemas/ids/{id} and its /schema, /versions
@@ -15,6 +17,10 @@ func (r *Registry) routeSchemas(mux *http.ServeMux) {
 	mux.HandleFunc("GET /schemas/ids/{id}/versions", r.getSchemaVersions)
 	mux.HandleFunc("GET /schemas/ids/{id}/subjects", r.getSchemaSubjects)
 }
+
+// catchUpTimeout bounds the read to the log's end before answering that
+// an id is unknown.
+const catchUpTimeout = 5 * time.Second
 
 // schemaResponse is a schema by id as the API returns it; schemaType is
 // left out for AVRO, as Confluent does.
@@ -43,6 +49,20 @@ func (r *Registry) findIDEntry(req *http.Request) (int, *idEntry, []subjectVersi
 		return 0, nil, nil, newError(codeSchemaNotFound, "Schema %s not found", raw)
 	}
 	deleted := boolParam(req, "deleted")
+	r.state.mu.RLock()
+	known := r.state.ids[int(id)] != nil
+	r.state.mu.RUnlock()
+	if !known {
+		// The id may have just been registered through another instance:
+		// a deserializer asks for it right after a serializer got it.
+		// Catch up with the log once before answering that it is missing.
+		ctx, cancel := context.WithTimeout(req.Context(), catchUpTimeout)
+		err := r.syncToEnd(ctx)
+		cancel()
+		if err != nil {
+			r.logger.Debug("catching up before answering an unknown id", "id", id, "err", err)
+		}
+	}
 	r.state.mu.RLock()
 	defer r.state.mu.RUnlock()
 	e := r.state.ids[int(id)]
