@@ -78,7 +78,7 @@ type format interface {
 // formats are the schema types the registry serves, in the order
 // /schemas/types lists them.
 var formats = map[string]format{
-	formatAvro: avroFormat{},
+	formatAvro:     avroFormat{},
 	formatJSON:     jsonFormat{},
 	formatProtobuf: protobufFormat{},
 }
