@@ -49,7 +49,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: GroupCheck classic|consumer &lt;bootstrap&gt; &lt;topic-prefix&gt;
  * (further arguments are ignored). Environment: COMPAT_GROUP_RECORDS
  * (default 2000); COMPAT_JAVA_DEBUG=1 logs org.apache.kafka.clients.consumer
- * at DEBUG.
+ * at DEBUG; COMPAT_JAVA_CONSUMER_PROPS="key=value;key=value" adds consumer
+ * properties (for example another partition.assignment.strategy).
  */
 public final class GroupCheck {
     static final int PARTITIONS = 4;
@@ -144,6 +145,15 @@ public final class GroupCheck {
         p.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, "2048");
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        String extra = System.getenv("COMPAT_JAVA_CONSUMER_PROPS");
+        if (extra != null) {
+            for (String kv : extra.split(";")) {
+                int eq = kv.indexOf('=');
+                if (eq > 0) {
+                    p.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+                }
+            }
+        }
         return p;
     }
 
