@@ -53,6 +53,10 @@ func TestErrorCodes(t *testing.T) {
 	}
 	expectCode(t, u, "POST", "/subjects/s/versions", schemaBody(`{"type":"record"}`), 422, 42201)
 	expectCode(t, u, "POST", "/subjects/s/versions", schemaBody(``), 422, 42201)
+	expectCode(t, u, "POST", "/subjects/s/versions", schemaBody(`{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}`), 422, 42201)
+	// A subject with an escaped slash is one path segment.
+	expect(t, u, "POST", "/subjects/a%2Fb/versions", schemaBody(`"string"`), 200, `{"id":2}`)
+	expect(t, u, "GET", "/subjects/a%2Fb/versions", nil, 200, `[1]`)
 	expectCode(t, u, "POST", "/subjects/s/versions", map[string]any{"schema": avroUser, "schemaType": "XML"}, 422, 42201)
 	expectCode(t, u, "POST", "/subjects/s/versions", map[string]any{"schema": avroUser, "references": []Reference{{Name: "x", Subject: "missing", Version: 1}}}, 422, 42201)
 	expectCode(t, u, "POST", "/subjects/s/versions", `{not json`, 422, 422)
