@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -26,10 +27,12 @@ type faultProxy struct {
 	target string
 	rng    *rand.Rand
 	mu     sync.Mutex
-	cuts   atomic.Int64
-	wg     sync.WaitGroup
-	done   chan struct{}
-	// cutEveryBytes is the mean number of bytes forwarded between cuts.
+	// cuts counts connections cut.
+	cuts atomic.Int64
+	wg   sync.WaitGroup
+	done chan struct{}
+	// cutEveryBytes is the mean number of request bytes forwarded before
+	// a connection is cut.
 	cutEveryBytes int
 }
 
@@ -65,30 +68,29 @@ func (p *faultProxy) accept() {
 			c.Close()
 			continue
 		}
-		// One budget for the connection: whichever direction uses it up
-		// first cuts both, mid-request or mid-response.
-		left := &atomic.Int64{}
-		left.Store(p.budget())
 		closeBoth := sync.OnceFunc(func() {
 			c.Close()
 			up.Close()
 		})
-		pipe := func(dst, src net.Conn) {
+		// Requests are cut after a random number of bytes (a request the
+		// broker never sees whole); responses after a random number of
+		// responses, dropping that response whole (a request the broker
+		// processed whose answer is lost, so the client retries it).
+		reqBytes, respCount := p.budget(), 1+p.budget()%16
+		p.wg.Add(2)
+		go func() {
 			defer p.wg.Done()
 			defer closeBoth()
 			buf := make([]byte, 4096)
-			for {
-				n, err := src.Read(buf)
+			for left := reqBytes; ; {
+				n, err := c.Read(buf)
 				if n > 0 {
-					if rem := left.Add(-int64(n)); rem < 0 {
-						keep := n + int(rem)
-						if keep > 0 {
-							dst.Write(buf[:keep])
-						}
+					if left -= int64(n); left < 0 {
+						up.Write(buf[:n+int(left)])
 						p.cuts.Add(1)
 						return
 					}
-					if _, werr := dst.Write(buf[:n]); werr != nil {
+					if _, werr := up.Write(buf[:n]); werr != nil {
 						return
 					}
 				}
@@ -96,10 +98,28 @@ func (p *faultProxy) accept() {
 					return
 				}
 			}
-		}
-		p.wg.Add(2)
-		go pipe(up, c)
-		go pipe(c, up)
+		}()
+		go func() {
+			defer p.wg.Done()
+			defer closeBoth()
+			var size [4]byte
+			for left := respCount; ; left-- {
+				if _, err := io.ReadFull(up, size[:]); err != nil {
+					return
+				}
+				body := make([]byte, binary.BigEndian.Uint32(size[:]))
+				if _, err := io.ReadFull(up, body); err != nil {
+					return
+				}
+				if left == 1 {
+					p.cuts.Add(1)
+					return
+				}
+				if _, err := c.Write(append(size[:], body...)); err != nil {
+					return
+				}
+			}
+		}()
 		go func() {
 			<-p.done
 			closeBoth()
