@@ -55,6 +55,7 @@ func (b *Broker) buildAPITable() {
 		// which is not served.
 		{key: kmsg.EndTxn, min: 0, max: 4, handle: b.handleEndTxn},
 		{key: kmsg.WriteTxnMarkers, min: 0, max: 2, handle: b.handleWriteTxnMarkers},
+		{key: kmsg.TxnOffsetCommit, min: 0, max: 4, handle: b.handleTxnOffsetCommit},
 		{key: kmsg.DescribeProducers, min: 0, max: 0, handle: sync(b.handleDescribeProducers)},
 		{key: kmsg.DescribeTransactions, min: 0, max: 0, handle: sync(b.handleDescribeTransactions)},
 		{key: kmsg.ListTransactions, min: 0, max: 2, handle: sync(b.handleListTransactions)},

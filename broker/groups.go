@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +54,64 @@ func (l offsetsLog) Append(p int32, recs []group.Record) (int64, error) {
 	return last, err
 }
 
+// AppendTxn writes recs as one uncompressed transactional batch of the
+// producer (KIP-98): TxnOffsetCommit's records, which the producer's
+// transaction marker later commits or aborts.
+func (l offsetsLog) AppendTxn(p int32, producerID int64, epoch int16, recs []group.Record) (int64, error) {
+	part, err := l.partition(p)
+	if err != nil {
+		return 0, err
+	}
+	rs := make([]records.Record, len(recs))
+	for i, r := range recs {
+		rs[i] = records.Record{Key: r.Key, Value: r.Value}
+	}
+	now := l.b.now().UnixMilli()
+	batch, err := records.AppendBatch(nil, records.BatchOptions{
+		Codec:         records.CodecNone,
+		BaseTimestamp: now,
+		ProducerID:    producerID,
+		ProducerEpoch: epoch,
+		BaseSequence:  -1,
+		Transactional: true,
+	}, rs)
+	if err != nil {
+		return 0, err
+	}
+	return part.appendCoordinatorTxn(batch, producerID, epoch, now)
+}
+
+// appendCoordinatorTxn appends a transactional batch a coordinator
+// writes for a producer, as Kafka appends with origin COORDINATOR: the
+// batch has no sequence numbers, so only the epoch is checked, and the
+// producer's transaction is open on the partition from this batch on
+// (its first offset holds the last stable offset back) until its marker.
+func (p *partition) appendCoordinatorTxn(batch []byte, producerID int64, epoch int16, now int64) (int64, error) {
+	binary.BigEndian.PutUint32(batch[12:], uint32(p.leaderEpoch))
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	e := p.producers.producers[producerID]
+	if e != nil && epoch < e.Epoch {
+		return 0, fmt.Errorf("%w: epoch %d of producer %d is older than its current epoch %d", kerr.InvalidProducerEpoch, epoch, producerID, e.Epoch)
+	}
+	base, last, err := p.log.Append(batch)
+	if err != nil {
+		return 0, err
+	}
+	if e == nil || epoch > e.Epoch {
+		e = &producerEntry{ID: producerID, Epoch: epoch}
+		p.producers.producers[producerID] = e
+	}
+	if !e.InTxn {
+		e.InTxn, e.TxnFirstOffset = true, base
+	}
+	e.LastTimestamp = now
+	p.updateLSO()
+	p.snapshotOnRoll(last)
+	p.wakeAll()
+	return last, nil
+}
+
 func (l offsetsLog) Sync(p int32, last int64) error {
 	part, err := l.partition(p)
 	if err != nil {
@@ -61,8 +120,9 @@ func (l offsetsLog) Sync(p int32, last int64) error {
 	return part.log.SyncTo(last)
 }
 
-// Replay reads the partition from its log start offset to its end.
-func (l offsetsLog) Replay(p int32, fn func(key, value []byte) error) error {
+// Replay reads the partition from its log start offset to its end,
+// telling fn which records are transactional or transaction markers.
+func (l offsetsLog) Replay(p int32, fn func(r group.LogRecord) error) error {
 	part, err := l.partition(p)
 	if err != nil {
 		return nil // no topic yet: nothing to load
@@ -88,12 +148,14 @@ func (l offsetsLog) Replay(p int32, fn func(key, value []byte) error) error {
 			if size <= 0 || size > len(data) {
 				break
 			}
+			attrs := binary.BigEndian.Uint16(data[21:])
+			producerID := int64(binary.BigEndian.Uint64(data[43:]))
 			err := records.ForEachRecord(data[:size], nil, func(rv records.RecordView) error {
 				if rv.Offset < off {
 					return nil
 				}
 				next = rv.Offset + 1
-				return fn(rv.Key, rv.Value)
+				return fn(group.LogRecord{Key: rv.Key, Value: rv.Value, ProducerID: producerID, Transactional: attrs&attrTransactional != 0, Control: attrs&attrControl != 0})
 			})
 			if err != nil {
 				return fmt.Errorf("%s-%d: %w", offsetsTopic, p, err)

@@ -20,10 +20,31 @@ type Log interface {
 	// Append appends recs to partition p and returns the offset of the
 	// last one.
 	Append(p int32, recs []Record) (last int64, err error)
+	// AppendTxn appends recs to partition p as one transactional batch
+	// of producerID at epoch: records of the producer's open transaction
+	// there, which a COMMIT or ABORT marker written later in p ends. A
+	// write at an epoch older than the producer's latest in p is refused
+	// with an error wrapping kerr.InvalidProducerEpoch.
+	AppendTxn(p int32, producerID int64, epoch int16, recs []Record) (last int64, err error)
 	// Sync returns once partition p is durable up to offset last.
 	Sync(p int32, last int64) error
-	// Replay calls fn with every record of partition p in offset order.
-	Replay(p int32, fn func(key, value []byte) error) error
+	// Replay calls fn with every record of partition p in offset order,
+	// the records of transactional batches and the control records of
+	// transaction markers included.
+	Replay(p int32, fn func(r LogRecord) error) error
+}
+
+// LogRecord is one record of __consumer_offsets as Replay reads it.
+type LogRecord struct {
+	Key, Value []byte
+	// ProducerID is the producer id of the record's batch, -1 for none.
+	ProducerID int64
+	// Transactional marks a record of a transactional batch.
+	Transactional bool
+	// Control marks the record of a control batch (a transaction
+	// marker). Key is then the control key: int16 version, int16 type
+	// (0 abort, 1 commit).
+	Control bool
 }
 
 // TopicInfo describes a topic for assignment and validation.
@@ -144,6 +165,9 @@ type Coordinator struct {
 		sync.Mutex
 		groups map[string]*group
 		closed bool
+		// txnGroups maps a producer id to the ids of the groups holding
+		// offsets pending in its transaction.
+		txnGroups map[int64]map[string]struct{}
 	}
 }
 
@@ -152,6 +176,7 @@ func New(cfg Config) *Coordinator {
 	cfg.withDefaults()
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.With("component", "group")}
 	c.mu.groups = map[string]*group{}
+	c.mu.txnGroups = map[int64]map[string]struct{}{}
 	return c
 }
 
@@ -193,8 +218,15 @@ func (c *Coordinator) Load() error {
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
 	for p := int32(0); p < c.cfg.NumPartitions; p++ {
-		if err := c.cfg.Log.Replay(p, func(key, value []byte) error {
-			return c.replayRecord(p, key, value, now)
+		if err := c.cfg.Log.Replay(p, func(r LogRecord) error {
+			switch {
+			case r.Control:
+				c.replayTxnMarker(p, r)
+				return nil
+			case r.Transactional:
+				return c.replayTxnRecord(p, r, now)
+			}
+			return c.replayRecord(p, r.Key, r.Value, now)
 		}); err != nil {
 			return err
 		}

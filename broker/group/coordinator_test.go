@@ -13,24 +13,34 @@ import (
 // memLog is an in-memory __consumer_offsets.
 type memLog struct {
 	mu    sync.Mutex
-	parts map[int32][]Record
+	parts map[int32][]LogRecord
 }
 
 func (l *memLog) Append(p int32, recs []Record) (int64, error) {
+	return l.append(p, -1, false, recs)
+}
+
+func (l *memLog) AppendTxn(p int32, producerID int64, _ int16, recs []Record) (int64, error) {
+	return l.append(p, producerID, true, recs)
+}
+
+func (l *memLog) append(p int32, producerID int64, txn bool, recs []Record) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.parts[p] = append(l.parts[p], recs...)
+	for _, r := range recs {
+		l.parts[p] = append(l.parts[p], LogRecord{Key: r.Key, Value: r.Value, ProducerID: producerID, Transactional: txn})
+	}
 	return int64(len(l.parts[p]) - 1), nil
 }
 
 func (l *memLog) Sync(int32, int64) error { return nil }
 
-func (l *memLog) Replay(p int32, fn func(key, value []byte) error) error {
+func (l *memLog) Replay(p int32, fn func(r LogRecord) error) error {
 	l.mu.Lock()
-	recs := append([]Record(nil), l.parts[p]...)
+	recs := append([]LogRecord(nil), l.parts[p]...)
 	l.mu.Unlock()
 	for _, r := range recs {
-		if err := fn(r.Key, r.Value); err != nil {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}
@@ -59,7 +69,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{t: t, log: &memLog{parts: map[int32][]Record{}}, now: time.Unix(1000, 0),
+	e := &env{t: t, log: &memLog{parts: map[int32][]LogRecord{}}, now: time.Unix(1000, 0),
 		top: memTopics{"t": {Name: "t", ID: [16]byte{1}, Partitions: 4}, "u": {Name: "u", ID: [16]byte{2}, Partitions: 2}}}
 	e.c = e.newCoordinator()
 	return e

@@ -48,6 +48,16 @@
 // offset order; a later record for a key replaces an earlier one and a null
 // value removes it, which is also what compaction keeps.
 //
+// Offsets committed in a transaction (TxnOffsetCommit) are OffsetCommit
+// records in a transactional batch of the producer. They stay pending,
+// invisible to OffsetFetch, until the transaction's COMMIT or ABORT marker
+// (a control batch of the producer) is written to the same partition; a
+// commit makes them the committed offsets unless a commit written after
+// them already replaced them, an abort drops them. The replay does the
+// same with the markers it finds; offsets whose marker is not in the log
+// yet stay pending until the transaction coordinator ends the transaction
+// (see txn_offsets.go).
+//
 // # Locking
 //
 // One mutex, Coordinator.mu, guards all groups. Appends to the log happen

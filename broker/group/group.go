@@ -43,6 +43,9 @@ type offsetEntry struct {
 	metadata        string
 	commitTimestamp int64 // ms
 	expireTimestamp int64 // ms, -1 when none (only OffsetCommit v1 set it)
+	// seq orders the writes of a group's offsets as the log orders them,
+	// so that a transaction's offsets do not replace a later commit.
+	seq uint64
 }
 
 type topicPartition struct {
@@ -57,6 +60,11 @@ type group struct {
 	partition int32
 	typ       groupType
 	offsets   map[topicPartition]*offsetEntry
+	// txnOffsets are offsets committed in open transactions, by producer
+	// id; not visible until the transaction commits (see txn_offsets.go).
+	txnOffsets map[int64]map[topicPartition]*offsetEntry
+	// offsetSeq is the seq of the last offset written.
+	offsetSeq uint64
 
 	// Classic group state.
 	state        classicState
@@ -167,6 +175,8 @@ func (g *group) sortedMembers() []*member {
 }
 
 func (g *group) setOffset(topic string, partition int32, o *offsetEntry) {
+	g.offsetSeq++
+	o.seq = g.offsetSeq
 	g.offsets[topicPartition{topic, partition}] = o
 }
 

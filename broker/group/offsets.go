@@ -140,8 +140,10 @@ func (c *Coordinator) validateCommit(req *kmsg.OffsetCommitRequest, now time.Tim
 }
 
 // OffsetFetch handles an OffsetFetch, of one group (v0–7) or several
-// (v8+). Offsets are stable as soon as they are visible: there are no
-// pending transactional offsets, so require_stable never waits.
+// (v8+). Offsets committed in an open transaction are not visible; with
+// require_stable (v7+) a partition that has some answers
+// UNSTABLE_OFFSET_COMMIT, which clients retry, instead of the last
+// committed offset.
 func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	c.mu.Lock()
@@ -152,7 +154,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		for _, t := range req.Topics {
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
-		gt, code := c.fetchGroup(req.Group, nil, -1, topics, all)
+		gt, code := c.fetchGroup(req.Group, nil, -1, topics, all, req.RequireStable)
 		resp.ErrorCode = code
 		for _, t := range gt {
 			rt := kmsg.OffsetFetchResponseTopic{Topic: t.Topic}
@@ -172,7 +174,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		return resp
 	}
 	for _, rg := range req.Groups {
-		gt, code := c.fetchGroup(rg.Group, rg.MemberID, rg.MemberEpoch, rg.Topics, rg.Topics == nil)
+		gt, code := c.fetchGroup(rg.Group, rg.MemberID, rg.MemberEpoch, rg.Topics, rg.Topics == nil, req.RequireStable)
 		resp.Groups = append(resp.Groups, kmsg.OffsetFetchResponseGroup{Group: rg.Group, Topics: gt, ErrorCode: code})
 	}
 	return resp
@@ -200,7 +202,7 @@ func (c *Coordinator) CommittedOffsets(fn func(group, topic string, partition in
 	}
 }
 
-func (c *Coordinator) fetchGroup(id string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+func (c *Coordinator) fetchGroup(id string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestGroupTopic, all, requireStable bool) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	if id == "" {
 		return nil, kerr.InvalidGroupID.Code
 	}
@@ -234,7 +236,9 @@ func (c *Coordinator) fetchGroup(id string, memberID *string, memberEpoch int32,
 		rt := kmsg.OffsetFetchResponseGroupTopic{Topic: t.Topic}
 		for _, p := range t.Partitions {
 			rp := kmsg.OffsetFetchResponseGroupTopicPartition{Partition: p, Offset: -1, LeaderEpoch: -1, Metadata: kmsg.StringPtr("")}
-			if g != nil {
+			if g != nil && requireStable && g.hasTxnOffset(topicPartition{t.Topic, p}) {
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+			} else if g != nil {
 				if o := g.offsets[topicPartition{t.Topic, p}]; o != nil {
 					rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
 				}
@@ -440,7 +444,7 @@ func (c *Coordinator) ExpireOffsets(now time.Time) {
 			c.log.Info("expired offsets", "group", g.id, "offsets", len(recs))
 			c.appendLocked(g, recs)
 		}
-		if len(g.offsets) == 0 && g.isEmpty() && (g.typ == typeConsumer || g.generation > 0 || g.protocolType == "") {
+		if len(g.offsets) == 0 && len(g.txnOffsets) == 0 && g.isEmpty() && (g.typ == typeConsumer || g.generation > 0 || g.protocolType == "") {
 			c.deleteGroupLocked(g)
 		}
 	}
