@@ -135,12 +135,14 @@ func (b *Broker) producePartition(p *partition, version int16, txnID *string, da
 	}
 	data = data[:bi.Size]
 	var bp *batchProducer
+	var guard uint64
 	if bi.ProducerID >= 0 {
 		if bi.Transactional {
 			// KIP-890: the partition must be part of the producer's
 			// ongoing transaction before its data is accepted.
 			err := errNoTransactionalID
 			if txnID != nil {
+				guard = p.txnGuard(bi.ProducerID)
 				err = b.txnVerify(*txnID, bi.ProducerID, bi.ProducerEpoch, p.topic.name, p.index)
 			}
 			if err != nil {
@@ -148,7 +150,7 @@ func (b *Broker) producePartition(p *partition, version int16, txnID *string, da
 				return 0, false
 			}
 		}
-		bp = &batchProducer{id: bi.ProducerID, epoch: bi.ProducerEpoch, firstSeq: bi.BaseSequence, lastSeq: seqAdd(bi.BaseSequence, bi.LastOffsetDelta), timestamp: bi.MaxTimestamp, transactional: bi.Transactional}
+		bp = &batchProducer{id: bi.ProducerID, epoch: bi.ProducerEpoch, firstSeq: bi.BaseSequence, lastSeq: seqAdd(bi.BaseSequence, bi.LastOffsetDelta), timestamp: bi.MaxTimestamp, transactional: bi.Transactional, guard: guard}
 	}
 	if lim.TimestampType == records.LogAppendTime {
 		records.SetLogAppendTime(data, now)

@@ -2,10 +2,13 @@ package broker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/skein-streaming/skein/storage"
 )
@@ -83,6 +86,9 @@ func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64)
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	if bp != nil && bp.transactional && p.producers.guards[bp.id] != bp.guard {
+		return 0, 0, false, fmt.Errorf("%w: the transaction of producer %d ended while its batch was being verified", kerr.InvalidTxnState, bp.id)
+	}
 	if bp != nil {
 		d, err := p.producers.check(*bp)
 		if err != nil {

@@ -79,6 +79,11 @@ func (e *producerEntry) duplicate(epoch int16, firstSeq, lastSeq int32) (produce
 // guards it: checks and the append they allow happen under that lock.
 type producerState struct {
 	producers map[int64]*producerEntry
+	// guards holds, per producer, the token of the latest verification
+	// of a transactional batch against the coordinator; a marker clears
+	// it, so a batch verified before a marker is refused after it.
+	guards   map[int64]uint64
+	guardSeq uint64
 	// aborted lists the aborted transactions whose data may still be in
 	// the log, ordered by LastOffset (the offset of the abort marker).
 	aborted []abortedTxn
@@ -88,7 +93,7 @@ type producerState struct {
 }
 
 func newProducerState() *producerState {
-	return &producerState{producers: map[int64]*producerEntry{}}
+	return &producerState{producers: map[int64]*producerEntry{}, guards: map[int64]uint64{}}
 }
 
 // batchProducer is the producer part of a batch header.
@@ -99,6 +104,8 @@ type batchProducer struct {
 	lastSeq       int32
 	timestamp     int64
 	transactional bool
+	// guard is the verification token of a transactional batch.
+	guard uint64
 }
 
 // seqAdd adds to a sequence number with Kafka's wrap-around at MaxInt32.

@@ -83,6 +83,7 @@ func (s *producerState) completeTxn(producerID int64, epoch int16, commit bool, 
 	}
 	e.InTxn, e.TxnFirstOffset = false, 0
 	e.CoordinatorEpoch = coordinatorEpoch
+	delete(s.guards, producerID)
 	e.LastTimestamp = now
 }
 
@@ -175,6 +176,19 @@ func (p *partition) writeTxnMarker(producerID int64, epoch int16, commit bool, c
 		return 0, err
 	}
 	return offset, nil
+}
+
+// txnGuard starts the verification of a transactional batch: it returns
+// a token that appendProducer requires to be still current, so that a
+// marker written between the coordinator's check and the append (the
+// transaction ended meanwhile) makes the append fail instead of leaving
+// data after the marker.
+func (p *partition) txnGuard(producerID int64) uint64 {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.producers.guardSeq++
+	p.producers.guards[producerID] = p.producers.guardSeq
+	return p.producers.guardSeq
 }
 
 // describeProducers lists the partition's active producers.

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/skein-streaming/skein/protocol/records"
 )
@@ -79,4 +82,36 @@ func TestPartitionTransactions(t *testing.T) {
 	}
 	tb = startBrokerIn(t, tb.dir, nil)
 	check(tb.lookupTopic("tx").partition(0))
+}
+
+// TestTxnGuardRefusesAppendAfterMarker checks that a transactional batch
+// verified before its transaction's marker is refused after it, instead
+// of landing after the marker outside any transaction.
+func TestTxnGuardRefusesAppendAfterMarker(t *testing.T) {
+	tb := startBroker(t, nil)
+	if code, msg := tb.createTopic(testCtx(t), "guard", 1, 1, nil, false); code != 0 {
+		t.Fatal(msg)
+	}
+	p := tb.lookupTopic("guard").partition(0)
+	batch := func(seq int32) []byte {
+		b, err := records.AppendBatch(nil, records.BatchOptions{Codec: records.CodecNone, BaseTimestamp: 1, ProducerID: 9, BaseSequence: seq, Transactional: true}, []records.Record{{Value: []byte("x")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	g := p.txnGuard(9)
+	if _, _, _, err := p.appendProducer(batch(0), &batchProducer{id: 9, firstSeq: 0, lastSeq: 0, transactional: true, guard: g}, 0); err != nil {
+		t.Fatal(err)
+	}
+	g = p.txnGuard(9)
+	if _, err := p.writeTxnMarker(9, 0, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := p.appendProducer(batch(1), &batchProducer{id: 9, firstSeq: 1, lastSeq: 1, transactional: true, guard: g}, 0); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("append verified before the marker: %v", err)
+	}
+	if got, hw := p.lastStableOffset(), p.highWatermark(); got != hw {
+		t.Fatalf("LSO %d, high watermark %d: a transaction was left open", got, hw)
+	}
 }
