@@ -13,6 +13,8 @@ package broker
 // unless write.caching is on. Invalid acks → INVALID_REQUIRED_ACKS.
 // Versions 0–2 are advertised (as Kafka 4 does for old librdkafka probes)
 // but answered UNSUPPORTED_VERSION: they carry message formats 0 and 1.
+// Topics with confluent.key/value.schema.validation refuse records without
+// a registered schema id with INVALID_RECORD, naming each record.
 // A topic whose compression.type names a codec gets batches rewritten in
 // that codec; "producer" (the default) keeps them as sent.
 // Idempotent batches are checked against the partition's producer state
@@ -129,6 +131,9 @@ func (b *Broker) producePartition(p *partition, version int16, txnID *string, da
 		bi.Size = len(data)
 	}
 	scratchPool.Put(scratch)
+	if err == nil && ts.schemas.on() {
+		err = b.validateSchemas(p, ts.schemas, data[:bi.Size])
+	}
 	if err != nil {
 		setRecordsError(sp, err)
 		return 0, false

@@ -64,6 +64,9 @@ type Broker struct {
 	settings *settingsResolver
 	metrics  *metrics
 
+	// schemas is what schema validation knows of the registry's topic.
+	schemas schemaIndex
+
 	// adminMu serializes metadata changes and their reconciliation into
 	// the live topic map.
 	adminMu sync.Mutex

@@ -220,7 +220,8 @@ func TestIdempotentProducerThroughFaultyNetwork(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf = rr.Data
-			err = forEachValue(rr.Data, func(offset int64, v []byte) error {
+			err = forEachRecordIn(rr.Data, func(rv records.RecordView) error {
+				offset, v := rv.Offset, rv.Value
 				got := binary.BigEndian.Uint64(v)
 				if got != want {
 					return errors.New("partition " + strconv.Itoa(int(part)) + " offset " + strconv.FormatInt(offset, 10) + ": record " + strconv.FormatUint(got, 10) + ", want " + strconv.FormatUint(want, 10))
@@ -237,20 +238,4 @@ func TestIdempotentProducerThroughFaultyNetwork(t *testing.T) {
 			t.Fatalf("partition %d ends before record %d", part, want)
 		}
 	}
-}
-
-// forEachValue calls fn with the offset and value of every record in data
-// (whole stored batches).
-func forEachValue(data []byte, fn func(offset int64, value []byte) error) error {
-	for len(data) >= records.BatchHeaderBytes {
-		size := 12 + int(binary.BigEndian.Uint32(data[8:]))
-		if size > len(data) {
-			return errors.New("truncated batch")
-		}
-		if err := records.ForEachRecord(data[:size], nil, func(rv records.RecordView) error { return fn(rv.Offset, rv.Value) }); err != nil {
-			return err
-		}
-		data = data[size:]
-	}
-	return nil
 }

@@ -99,6 +99,8 @@ type topicSettings struct {
 	// another codec are rewritten to codec, as Kafka's leader does.
 	recompress bool
 	codec      records.Codec
+	// schemas is the broker-side schema validation of the topic.
+	schemas schemaValidation
 }
 
 // topic resolves a topic's overrides. Overrides in the metadata were
@@ -165,6 +167,12 @@ func (s *settingsResolver) topic(overrides map[string]string) *topicSettings {
 		case "delete":
 			ts.storage.Delete = true
 		}
+	}
+	ts.schemas = schemaValidation{
+		key:           v.Bool(config.KeySchemaValidation),
+		value:         v.Bool(config.ValueSchemaValidation),
+		keyStrategy:   v.String(config.KeySubjectNameStrategy),
+		valueStrategy: v.String(config.ValueSubjectNameStrategy),
 	}
 	ts.storage.DeleteRetention = ms(config.DeleteRetentionMs)
 	ts.storage.MinCleanableDirtyRatio = v.Float64(config.MinCleanableDirtyRatio)

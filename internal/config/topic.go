@@ -6,6 +6,15 @@ import (
 	"strings"
 )
 
+// The subject name strategies of Confluent's serializers.
+const (
+	topicNameStrategy       = "io.confluent.kafka.serializers.subject.TopicNameStrategy"
+	recordNameStrategy      = "io.confluent.kafka.serializers.subject.RecordNameStrategy"
+	topicRecordNameStrategy = "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"
+)
+
+var subjectNameStrategies = []string{topicNameStrategy, recordNameStrategy, topicRecordNameStrategy}
+
 // maxLong is Java's Long.MAX_VALUE as text, Kafka's "no limit" default.
 const maxLong = "9223372036854775807"
 
@@ -46,6 +55,10 @@ const (
 	SegmentMs                            = "segment.ms"
 	UncleanLeaderElectionEnable          = "unclean.leader.election.enable"
 	WriteCaching                         = "write.caching"
+	KeySchemaValidation                  = "confluent.key.schema.validation"
+	ValueSchemaValidation                = "confluent.value.schema.validation"
+	KeySubjectNameStrategy               = "confluent.key.subject.name.strategy"
+	ValueSubjectNameStrategy             = "confluent.value.subject.name.strategy"
 )
 
 // Values of cleanup.policy.
@@ -189,6 +202,14 @@ var topicDefs = []Def{
 	{Name: UncleanLeaderElectionEnable, Type: TypeBoolean, Default: "false",
 		ServerDefaults: sd("unclean.leader.election.enable"),
 		Doc:            "Allow a replica outside the ISR to become leader as a last resort, at the risk of losing data."},
+	{Name: KeySchemaValidation, Type: TypeBoolean, Default: "false",
+		Doc: "Confluent's name. When true, Produce refuses records whose key does not start with the schema registry magic byte and a schema id registered under the key subject."},
+	{Name: ValueSchemaValidation, Type: TypeBoolean, Default: "false",
+		Doc: "Confluent's name. When true, Produce refuses records whose value does not start with the schema registry magic byte and a schema id registered under the value subject; null values (tombstones) pass."},
+	{Name: KeySubjectNameStrategy, Type: TypeString, Default: topicNameStrategy, Validator: OneOf(subjectNameStrategies),
+		Doc: "How the key subject is named: <topic>-key (TopicNameStrategy), the record name (RecordNameStrategy) or <topic>-<record name> (TopicRecordNameStrategy)."},
+	{Name: ValueSubjectNameStrategy, Type: TypeString, Default: topicNameStrategy, Validator: OneOf(subjectNameStrategies),
+		Doc: "How the value subject is named, as confluent.key.subject.name.strategy for values."},
 	{Name: WriteCaching, Type: TypeBoolean, Default: "false",
 		ServerDefaults: sd("log.write.caching"),
 		Doc: "Skein (Redpanda's name). When false, an acks=all produce is acknowledged only after its data is fsynced; " +
