@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the client compatibility tests need:
 #   - kcat (Debian package)
-#   - a Python venv at test/compat/.venv with confluent-kafka (requirements.txt)
+#   - a Python venv at test/compat/.venv with confluent-kafka and its schema
+#     registry serializers' dependencies (requirements.txt)
 #   - the Java check program, test/compat/java/target/compat-check.jar
 #     (kafka-clients from Maven Central, built with Maven into ~/.m2)
-#   - kafkajs for the Node check program, test/compat/node/node_modules
+#   - kafkajs and @kafkajs/confluent-schema-registry for the Node check
+#     programs, test/compat/node/node_modules
 #     (npm ci from node/package-lock.json)
 # Idempotent and quick when everything is already in place. Never reads stdin.
 set -euo pipefail
@@ -45,10 +47,10 @@ venv="$here/.venv"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-    && "$venv/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
+    && "$venv/bin/python" -c 'import confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.json_schema, confluent_kafka.schema_registry.protobuf' >/dev/null 2>&1; then
     log "python venv up to date: confluent-kafka $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("confluent-kafka"))')"
 else
-    log "creating python venv with $(cat requirements.txt | tr '\n' ' ')"
+    log "creating python venv with $(grep -v '^#' requirements.txt | tr '\n' ' ')"
     rm -rf "$venv"
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check --no-input -r requirements.txt </dev/null
@@ -69,8 +71,9 @@ fi
 # --- Node check program with kafkajs -----------------------------------------
 node_stamp="$here/node/node_modules/.package-lock.sha256"
 node_want="$(sha256sum node/package-lock.json | cut -d' ' -f1)"
-if [ -f "$node_stamp" ] && [ "$(cat "$node_stamp")" = "$node_want" ] && [ -d node/node_modules/kafkajs ]; then
-    log "node packages up to date: kafkajs $(node -p 'require("./node/node_modules/kafkajs/package.json").version')"
+if [ -f "$node_stamp" ] && [ "$(cat "$node_stamp")" = "$node_want" ] && [ -d node/node_modules/kafkajs ] \
+    && [ -d node/node_modules/@kafkajs/confluent-schema-registry ]; then
+    log "node packages up to date: kafkajs $(node -p 'require("./node/node_modules/kafkajs/package.json").version'), @kafkajs/confluent-schema-registry $(node -p 'require("./node/node_modules/@kafkajs/confluent-schema-registry/package.json").version')"
 else
     log "npm ci in node/"
     (cd node && npm ci --no-audit --no-fund --loglevel=error </dev/null)
