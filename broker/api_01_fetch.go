@@ -60,7 +60,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	minBytes := int(max(req.MinBytes, 0))
 	if res.bytes >= minBytes || req.MaxWaitMillis <= 0 || res.errors || len(plan.parts) == 0 {
 		res.commit()
-		return protocol.Reply{Resp: res.resp, Release: res.release}
+		return protocol.Reply{Resp: res.resp, Release: res.release, SizeHint: res.sizeHint}
 	}
 	res.release()
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -74,6 +74,12 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 			if final != nil {
 				final.release()
 			}
+		},
+		SizeHint: func() int {
+			if final == nil {
+				return 0
+			}
+			return final.sizeHint()
 		},
 	}
 }
@@ -238,6 +244,16 @@ type partUpdate struct {
 	st                *fetchPartitionState
 	hw, lso, logStart int64
 	returnedData      bool
+}
+
+// sizeHint estimates the encoded response size: the record bytes plus
+// the per-partition fields.
+func (r *fetchResult) sizeHint() int {
+	n := r.bytes + 64
+	for _, t := range r.resp.Topics {
+		n += 48 + len(t.Topic) + 64*len(t.Partitions)
+	}
+	return n
 }
 
 func (r *fetchResult) release() {

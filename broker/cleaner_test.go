@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,7 +35,9 @@ func TestCompactedTopicKeepsNewestPerKey(t *testing.T) {
 	newest := map[string]int64{}
 	produce := func(key string, value []byte) {
 		t.Helper()
-		res := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: value})
+		// Timestamps an hour old: the tombstones are past
+		// delete.retention.ms whatever the clock does during the test.
+		res := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: value, Timestamp: time.Now().Add(-time.Hour)})
 		if err := res.FirstErr(); err != nil {
 			t.Fatal(err)
 		}

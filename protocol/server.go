@@ -46,6 +46,11 @@ type Reply struct {
 	// Release, if set, is called once the response has been encoded, so
 	// a handler can return pooled buffers the response refers to.
 	Release func()
+	// SizeHint, if set, returns the encoded size the response will
+	// roughly have (called once it is known), so that a large response
+	// such as a Fetch is encoded into a buffer of the right size instead
+	// of one grown by copying.
+	SizeHint func() int
 }
 
 // Handler serves decoded requests. Handle is called from the connection's
@@ -482,6 +487,11 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		buf = buf[:0]
+		if p.reply.SizeHint != nil {
+			if n := p.reply.SizeHint() + 64; n > cap(buf) {
+				buf = make([]byte, 0, n)
+			}
+		}
 		if !p.reply.NoResponse && resp != nil {
 			buf = AppendResponse(buf, p.key, p.corrID, resp)
 		}
