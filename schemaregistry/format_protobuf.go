@@ -2,12 +2,14 @@ package schemaregistry
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 
 	"github.com/bufbuild/protocompile"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // protobufFormat is the PROTOBUF schema type. github.com/bufbuild/protocompile
@@ -19,6 +21,11 @@ import (
 // a field from a oneof, or moving several existing fields into one oneof is
 // incompatible; adding, removing and renaming fields, messages and enums
 // is compatible.
+//
+// Like Confluent's ProtobufSchema, a schema (or a referenced one) that is
+// not .proto source is also accepted as a base64-encoded
+// FileDescriptorProto, the form Confluent's Python and Go serializers
+// register.
 type protobufFormat struct{}
 
 // protobufRoot is the file name the schema itself is compiled as.
@@ -46,7 +53,23 @@ func (protobufFormat) parse(schema string, deps []dependency) (parsedSchema, err
 	}
 	out, err := c.Compile(context.Background(), protobufRoot)
 	if err != nil {
-		return nil, err
+		// Not .proto source: try each file as a serialized descriptor.
+		descs := map[string]*descriptorpb.FileDescriptorProto{}
+		for name, text := range files {
+			if fdp := decodeDescriptor(text); fdp != nil {
+				fdp.Name = proto.String(name)
+				descs[name] = fdp
+			}
+		}
+		if descs[protobufRoot] == nil {
+			return nil, err
+		}
+		c.Resolver = descriptorResolver{descs: descs, next: c.Resolver}
+		var derr error
+		out, derr = c.Compile(context.Background(), protobufRoot)
+		if derr != nil {
+			return nil, derr
+		}
 	}
 	fd := out[0]
 	// The descriptor without its file name and source positions: comments
@@ -59,6 +82,87 @@ func (protobufFormat) parse(schema string, deps []dependency) (parsedSchema, err
 		return nil, err
 	}
 	return &protobufSchema{file: fd, canon: string(canon)}, nil
+}
+
+// decodeDescriptor returns the FileDescriptorProto that schema encodes in
+// base64, or nil when it is not one.
+func decodeDescriptor(schema string) *descriptorpb.FileDescriptorProto {
+	raw, err := base64.StdEncoding.DecodeString(schema)
+	if err != nil || len(raw) == 0 {
+		return nil
+	}
+	fdp := &descriptorpb.FileDescriptorProto{}
+	if err := proto.Unmarshal(raw, fdp); err != nil {
+		return nil
+	}
+	// protoc always fills json_name in and the linker relies on it, but a
+	// descriptor built at run time (descriptor_pb2, DynamicMessage) may
+	// leave it out: use the default, as protoc would.
+	var fill func(fields []*descriptorpb.FieldDescriptorProto)
+	fill = func(fields []*descriptorpb.FieldDescriptorProto) {
+		for _, f := range fields {
+			if f.GetJsonName() == "" {
+				f.JsonName = proto.String(defaultJSONName(f.GetName()))
+			}
+		}
+	}
+	var walk func(ms []*descriptorpb.DescriptorProto)
+	walk = func(ms []*descriptorpb.DescriptorProto) {
+		for _, m := range ms {
+			fill(m.Field)
+			fill(m.Extension)
+			walk(m.NestedType)
+		}
+	}
+	walk(fdp.MessageType)
+	fill(fdp.Extension)
+	return fdp
+}
+
+// defaultJSONName is protoc's ToJsonName: underscores dropped, the letter
+// after each upper-cased.
+func defaultJSONName(name string) string {
+	out := make([]byte, 0, len(name))
+	upper := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			upper = true
+			continue
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		upper = false
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+// descriptorResolver serves the files given as descriptors and asks next
+// for the others.
+type descriptorResolver struct {
+	descs map[string]*descriptorpb.FileDescriptorProto
+	next  protocompile.Resolver
+}
+
+func (r descriptorResolver) FindFileByPath(path string) (protocompile.SearchResult, error) {
+	if fdp, ok := r.descs[path]; ok {
+		return protocompile.SearchResult{Proto: fdp}, nil
+	}
+	return r.next.FindFileByPath(path)
+}
+
+// serialized is the schema as Confluent's format=serialized gives it: its
+// FileDescriptorProto in base64.
+func (s *protobufSchema) serialized() (string, error) {
+	fdp := protodesc.ToFileDescriptorProto(s.file)
+	fdp.SourceCodeInfo = nil
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(fdp)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(raw), nil
 }
 
 // compatible compares as Confluent does for a backward check: the writer

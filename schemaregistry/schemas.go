@@ -89,16 +89,40 @@ func (r *Registry) findIDEntry(req *http.Request) (int, *idEntry, []subjectVersi
 }
 
 func (r *Registry) getSchemaByID(w http.ResponseWriter, req *http.Request) {
-	_, e, _, err := r.findIDEntry(req)
+	id, e, _, err := r.findIDEntry(req)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	resp := schemaResponse{References: e.refs, Schema: e.schema}
+	text, err := r.formatted(req, id, e.schemaType, e.schema)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := schemaResponse{References: e.refs, Schema: text}
 	if e.schemaType != formatAvro {
 		resp.SchemaType = e.schemaType
 	}
 	writeJSON(w, resp)
+}
+
+// formatted returns schema (of id) in the form ?format= asks for. For
+// PROTOBUF, format=serialized is the FileDescriptorProto in base64, which
+// Confluent's Python and Go deserializers ask for whatever form the schema
+// was registered in; otherwise the text is answered as registered.
+func (r *Registry) formatted(req *http.Request, id int, schemaType, schema string) (string, *Error) {
+	if schemaType != formatProtobuf || req.URL.Query().Get("format") != "serialized" {
+		return schema, nil
+	}
+	p, err := r.parsedByID(id)
+	if err != nil {
+		return "", newError(codeStoreError, "Error while parsing schema %d: %v", id, err)
+	}
+	text, err := p.(*protobufSchema).serialized()
+	if err != nil {
+		return "", newError(codeStoreError, "Error while serializing schema %d: %v", id, err)
+	}
+	return text, nil
 }
 
 func (r *Registry) getRawSchemaByID(w http.ResponseWriter, req *http.Request) {

@@ -85,7 +85,12 @@ func (r *Registry) getVersion(w http.ResponseWriter, req *http.Request) {
 		writeError(w, e)
 		return
 	}
-	writeJSON(w, newVersionResponse(v))
+	resp := newVersionResponse(v)
+	if resp.Schema, e = r.formatted(req, v.ID, v.schemaType(), v.Schema); e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, resp)
 }
 
 // getVersionSchema answers the schema text alone, unescaped.
