@@ -449,6 +449,9 @@ func (c *Coordinator) prepareRebalance(g *group, now time.Time) {
 	}
 	g.initialDelay = false
 	g.joinDeadline = now.Add(rt)
+	// As Kafka's DelayedJoin tries to complete at once: a group whose
+	// last member just left becomes Empty now, not at the deadline.
+	c.maybeCompleteJoin(g, now)
 }
 
 // resetAssignment drops the assignments and fails waiting SyncGroups with
