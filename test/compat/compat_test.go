@@ -56,6 +56,8 @@ type broker struct {
 	stopOnce sync.Once
 	stopErr  error
 	addr     string
+	// registryURL is the embedded schema registry's, on a free port too.
+	registryURL string
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
 	waitErr  error
@@ -191,6 +193,10 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	regPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dataDir := filepath.Join(tmp, fmt.Sprintf("data-%d", attempt))
 	logPath := filepath.Join(tmp, fmt.Sprintf("skein-%d.log", attempt))
@@ -198,9 +204,13 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The schema registry on a free port and no admin server, so that
+	// nothing listens on a fixed port other runs may want.
 	cmd := exec.Command(bin, "serve",
 		"--listeners", "PLAINTEXT://"+addr,
 		"--data-dir", dataDir,
+		"--set", fmt.Sprintf("skein.registry.address=127.0.0.1:%d", regPort),
+		"--set", "skein.admin.address=",
 	)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -209,7 +219,7 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	// (a panic, go test's -timeout). Pdeathsig follows the thread that
 	// started the process, so that goroutine keeps its thread until the end.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	b := &broker{addr: addr, cmd: cmd, done: make(chan struct{}), logPath: logPath, tmp: tmp}
+	b := &broker{addr: addr, registryURL: fmt.Sprintf("http://127.0.0.1:%d", regPort), cmd: cmd, done: make(chan struct{}), logPath: logPath, tmp: tmp}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -233,8 +243,9 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	return b, nil
 }
 
-// waitReady polls until the broker answers a Metadata request, the process
-// exits, or the start-up deadline passes.
+// waitReady polls until the broker answers a Metadata request and the
+// registry's port accepts connections, the process exits, or the start-up
+// deadline passes.
 func (b *broker) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerStartTimeout)
 	defer cancel()
@@ -247,7 +258,12 @@ func (b *broker) waitReady() error {
 		}
 		lastErr = probeMetadata(ctx, b.addr)
 		if lastErr == nil {
-			return nil
+			// The registry binds its port once the broker has started.
+			var conn net.Conn
+			if conn, lastErr = net.DialTimeout("tcp", strings.TrimPrefix(b.registryURL, "http://"), time.Second); lastErr == nil {
+				conn.Close()
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -370,14 +386,23 @@ func (l *lineLogger) flush() {
 // the program exits non-zero.
 func runClient(t *testing.T, name string, argv ...string) {
 	t.Helper()
-	addr, b := bootstrap(t)
-	args := append(argv[1:], addr, topicPrefix())
+	addr, _ := bootstrap(t)
+	args := []string{addr, topicPrefix()}
 	if codecs := os.Getenv("SKEIN_COMPAT_CODECS"); codecs != "" {
 		args = append(args, codecs)
 	}
+	runProgram(t, name, append(argv[:len(argv):len(argv)], args...))
+}
+
+// runProgram runs argv (the program and all its arguments) against the
+// broker that bootstrap returned, logging its output; the test fails when
+// the program exits non-zero.
+func runProgram(t *testing.T, name string, argv []string) {
+	t.Helper()
+	_, b := bootstrap(t)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = compatDir
 	cmd.Stdin = nil
 	out := &lineLogger{t: t}
