@@ -58,11 +58,11 @@ type broker struct {
 	addr     string
 	// registryURL is the embedded schema registry's, on a free port too.
 	registryURL string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the process has exited
-	waitErr  error
-	logPath  string
-	tmp      string
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has exited
+	waitErr     error
+	logPath     string
+	tmp         string
 }
 
 // Process groups of running client programs, killed if the test binary is

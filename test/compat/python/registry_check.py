@@ -263,7 +263,9 @@ def formats():
             lambda sr, v: ProtobufSerializer(
                 PROTO_CLASSES[v], sr, conf=dict(SER_CONF, **{"use.deprecated.format": False})
             ),
-            lambda sr: ProtobufDeserializer(PROTO_CLASSES[2], {"use.deprecated.format": False}),
+            # With a registry client, the deserializer fetches the writer's
+            # schema (as a descriptor: format=serialized).
+            lambda sr: ProtobufDeserializer(PROTO_CLASSES[2], {"use.deprecated.format": False}, schema_registry_client=sr),
             None,  # built in run(): the base64 descriptor of the bad message
             lambda value, v: proto_to_dict(value, 2),
         ),
@@ -398,8 +400,10 @@ class Check:
         log("%s: produced %d records with schema id %d (version 2); versions %s" % (fmt.name, n, v2.schema_id, versions))
 
         # Read back: the framing names the writer's schema id, the
-        # deserializer resolves it through the registry.
-        deser = fmt.deserializer(self.sr)
+        # deserializer resolves it through the registry (with a client of
+        # its own, as a consumer elsewhere would: nothing cached from the
+        # registrations).
+        deser = fmt.deserializer(self.fresh())
         seen = set()
         for m in self.consume_all(topic, 2 * n):
             raw = m.value()
