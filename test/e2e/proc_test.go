@@ -87,9 +87,11 @@ func tryStartSkein(t testing.TB, dataDir string, port int, args []string) (*skei
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	argv := []string{"serve", "--data-dir", dataDir, "--listeners", "PLAINTEXT://" + addr,
-		// No operator HTTP server: its default port is fixed and
-		// would be shared by every broker these tests start.
-		"--set", "skein.admin.address="}
+		// No operator HTTP server and no embedded schema registry:
+		// their default ports are fixed and would be shared by every
+		// broker these tests start, and the registry creates topics
+		// of its own.
+		"--set", "skein.admin.address=", "--set", "skein.registry.address="}
 	argv = append(argv, args...)
 	cmd := exec.Command(skeinBin, argv...)
 	cmd.Stdout = logFile
