@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/group"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -67,6 +68,13 @@ type Broker struct {
 	// schemas is what schema validation knows of the registry's topic.
 	schemas schemaIndex
 
+	// authorizer decides requests against the ACLs; nil when
+	// authorizer.class.name is empty. See authorize.go.
+	authorizer atomic.Pointer[acl.Authorizer]
+	// principalOf, when set, replaces the session's principal in
+	// authorization decisions. Only tests set it.
+	principalOf func(*protocol.Session) string
+
 	// adminMu serializes metadata changes and their reconciliation into
 	// the live topic map.
 	adminMu sync.Mutex
@@ -112,6 +120,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.mu.topics = map[string]*topic{}
 	b.mu.byID = map[TopicID]*topic{}
+	if a := newAuthorizer(settings); a != nil {
+		b.authorizer.Store(a)
+	}
 	b.buildAPITable()
 	b.initMetrics()
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
@@ -296,6 +307,7 @@ func looksLikePartitionDir(name string) bool {
 func (b *Broker) reconcile() error {
 	img := b.meta.Image()
 	b.settings.setDynamic(img.BrokerConfigs, b.cfg.NodeID)
+	b.loadACLs(img)
 	b.mu.RLock()
 	var gone []*topic
 	for _, t := range b.mu.topics {

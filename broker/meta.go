@@ -71,6 +71,23 @@ type MetadataRecord struct {
 	// NextProducerID is the first producer id not yet handed out
 	// (ProducerIDsRecord): producer ids below it are reserved.
 	NextProducerID int64 `json:"next_producer_id,omitempty"`
+	// ACL is the access control binding an ACLRecordType record adds, or
+	// (with only its ID) the one a RemoveACLRecordType record removes.
+	ACL *ACLRecord `json:"acl,omitempty"`
+}
+
+// ACLRecord is one access control binding in the metadata, as KRaft's
+// AccessControlEntryRecord: a generated id and the binding's fields in
+// Kafka's wire codes.
+type ACLRecord struct {
+	ID           string `json:"id"`
+	ResourceType int8   `json:"resource_type,omitempty"`
+	ResourceName string `json:"resource_name,omitempty"`
+	PatternType  int8   `json:"pattern_type,omitempty"`
+	Principal    string `json:"principal,omitempty"`
+	Host         string `json:"host,omitempty"`
+	Operation    int8   `json:"operation,omitempty"`
+	Permission   int8   `json:"permission,omitempty"`
 }
 
 // MetadataRecordType names a kind of metadata record.
@@ -87,6 +104,11 @@ const (
 	// ProducerIdsRecord does, so that ids are never reused across
 	// restarts.
 	ProducerIDsRecord MetadataRecordType = "producer_ids"
+	// ACLRecordType adds an access control binding and
+	// RemoveACLRecordType removes one by id, as KRaft's
+	// AccessControlEntryRecord and RemoveAccessControlEntryRecord do.
+	ACLRecordType       MetadataRecordType = "acl"
+	RemoveACLRecordType MetadataRecordType = "remove_acl"
 )
 
 // MetadataImage is the metadata state that results from applying the
@@ -100,6 +122,9 @@ type MetadataImage struct {
 	BrokerConfigs map[string]map[string]string
 	// NextProducerID is the first producer id not yet reserved.
 	NextProducerID int64
+	// ACLs holds the access control bindings by id. It is shared between
+	// images and copied before a change.
+	ACLs map[string]ACLRecord
 }
 
 // TopicImage is one topic in a MetadataImage.
@@ -132,6 +157,7 @@ func (im *MetadataImage) clone() *MetadataImage {
 	}
 	maps.Copy(out.BrokerConfigs, im.BrokerConfigs)
 	out.NextProducerID = im.NextProducerID
+	out.ACLs = im.ACLs
 	return out
 }
 
@@ -193,6 +219,27 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 			return fmt.Errorf("producer id block ending at %d does not follow %d", r.NextProducerID, im.NextProducerID)
 		}
 		im.NextProducerID = r.NextProducerID
+	case ACLRecordType:
+		if r.ACL == nil || r.ACL.ID == "" {
+			return errors.New("acl record without an id")
+		}
+		if _, ok := im.ACLs[r.ACL.ID]; ok {
+			return fmt.Errorf("acl %s already exists", r.ACL.ID)
+		}
+		im.ACLs = maps.Clone(im.ACLs)
+		if im.ACLs == nil {
+			im.ACLs = map[string]ACLRecord{}
+		}
+		im.ACLs[r.ACL.ID] = *r.ACL
+	case RemoveACLRecordType:
+		if r.ACL == nil {
+			return errors.New("remove acl record without an id")
+		}
+		if _, ok := im.ACLs[r.ACL.ID]; !ok {
+			return fmt.Errorf("remove record for unknown acl %s", r.ACL.ID)
+		}
+		im.ACLs = maps.Clone(im.ACLs)
+		delete(im.ACLs, r.ACL.ID)
 	default:
 		return fmt.Errorf("unknown metadata record type %q", r.Type)
 	}
@@ -221,6 +268,15 @@ func (im *MetadataImage) records() []MetadataRecord {
 	}
 	if im.NextProducerID > 0 {
 		out = append(out, MetadataRecord{Type: ProducerIDsRecord, NextProducerID: im.NextProducerID})
+	}
+	ids := make([]string, 0, len(im.ACLs))
+	for id := range im.ACLs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a := im.ACLs[id]
+		out = append(out, MetadataRecord{Type: ACLRecordType, ACL: &a})
 	}
 	return out
 }

@@ -41,7 +41,14 @@ const (
 	LogRetentionHours                    = "log.retention.hours"
 	AdminAddress                         = "skein.admin.address"
 	RegistryAddress                      = "skein.registry.address"
+	AuthorizerClassName                  = "authorizer.class.name"
+	SuperUsers                           = "super.users"
+	AllowEveryoneIfNoACLFound            = "allow.everyone.if.no.acl.found"
 )
+
+// StandardAuthorizer is the authorizer.class.name that turns on ACL
+// checks, Kafka's KRaft authorizer.
+const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 // maxInt is Java's Integer.MAX_VALUE as text.
 const maxInt = "2147483647"
@@ -76,6 +83,14 @@ var brokerDefs = []Def{
 		Doc: "Skein. host:port of the operator HTTP server (/metrics, /healthz, /readyz, /debug/pprof/; see docs/metrics.md). Port 0 picks a free port; an empty value turns the server off."},
 	{Name: RegistryAddress, Type: TypeString, Default: "127.0.0.1:8081",
 		Doc: "Skein. host:port of the schema registry (Confluent Schema Registry REST API; see docs/schema-registry.md) that skein serve runs beside the broker. An empty value turns it off."},
+
+	// Authorization.
+	{Name: AuthorizerClassName, Type: TypeString, Default: "", Validator: OneOf{"", StandardAuthorizer},
+		Doc: "Authorizer of client requests. " + StandardAuthorizer + " checks every request against the ACLs kept in the cluster metadata (see docs/acl.md); empty turns authorization off."},
+	{Name: SuperUsers, Type: TypeString, Default: "",
+		Doc: "Principals allowed every operation whatever the ACLs say, separated by semicolons (User:admin;User:ops)."},
+	{Name: AllowEveryoneIfNoACLFound, Type: TypeBoolean, Default: "false",
+		Doc: "Allow every principal to use a resource that has no ACL at all; when false, such a resource is refused to all but super users."},
 
 	// Topic creation.
 	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),
