@@ -21,6 +21,10 @@ package broker
 // (sequence numbers, epochs; a retried batch is answered with its original
 // offsets); transactional batches must belong to the producer's ongoing
 // transaction (KIP-890 verification).
+// With an authorizer, a transactional produce needs WRITE on its
+// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every
+// partition) and each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED for its
+// partitions, nothing written).
 // Version notes: v3 record batch v2; v5 log start offset; v8 record errors
 // (KIP-467); v10 current leader tag (KIP-951); v13 topic ids (KIP-516).
 
@@ -32,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 	"github.com/skein-streaming/skein/protocol/records"
 )
@@ -52,6 +57,8 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 		failAll = kerr.UnsupportedVersion.Code
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		failAll = kerr.InvalidRequiredAcks.Code
+	case req.TransactionID != nil && !b.authorize(r.Session, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID):
+		failAll = kerr.TransactionalIDAuthorizationFailed.Code
 	}
 	now := b.now().UnixMilli()
 	var needs []syncNeed
@@ -66,6 +73,14 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 			t = b.lookupTopicID(rt.TopicID)
 		} else {
 			t = b.lookupTopic(rt.Topic)
+		}
+		writable := failAll != 0 || (t == nil && req.Version >= 13)
+		if !writable {
+			name := rt.Topic
+			if t != nil {
+				name = t.name
+			}
+			writable = b.authorize(r.Session, acl.OpWrite, acl.ResourceTopic, name)
 		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
@@ -83,6 +98,8 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 				sp.ErrorCode = failAll
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case !writable:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

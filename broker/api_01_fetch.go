@@ -12,7 +12,8 @@ package broker
 // Incremental fetch sessions (KIP-227) are kept in a cache of
 // max.incremental.fetch.session.cache.slots. Versions 0–3 are not served:
 // they would need records converted to message formats 0 and 1, which
-// Kafka 4 removed too.
+// Kafka 4 removed too. With an authorizer, each topic needs READ; the
+// partitions of other topics are answered TOPIC_AUTHORIZATION_FAILED.
 // Version notes: v4 isolation level and LSO; v5 log start offset; v7
 // sessions; v9 current leader epoch (fencing); v11 rack (preferred read
 // replica is always -1 on one node); v12 flexible, diverging epoch; v13
@@ -26,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 	"github.com/skein-streaming/skein/storage"
 )
@@ -46,11 +48,15 @@ type fetchPlan struct {
 	parts       []*fetchPartitionState
 	// errCode is a request-level error (session not found, bad epoch).
 	errCode int16
+	// denied holds the topics the client may not READ: their partitions
+	// are answered TOPIC_AUTHORIZATION_FAILED.
+	denied map[string]bool
 }
 
 func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.FetchRequest)
 	plan := b.planFetch(req)
+	plan.denied = b.fetchDenied(r.Session, plan)
 	if plan.errCode != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = plan.errCode
@@ -309,7 +315,13 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		// An empty records field, never null: librdkafka rejects the
 		// whole response on a null one, and Kafka sends empty.
 		rp.RecordBatches = []byte{}
-		data, hw, lso, logStart := b.fetchPartition(&st, req, budget, res.bytes == 0, &rp)
+		var data *[]byte
+		hw, lso, logStart := int64(-1), int64(-1), int64(-1)
+		if plan.denied[st.key.topic] {
+			rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		} else {
+			data, hw, lso, logStart = b.fetchPartition(&st, req, budget, res.bytes == 0, &rp)
+		}
 		if data != nil {
 			res.bufs = append(res.bufs, data)
 			rp.RecordBatches = *data
@@ -338,6 +350,30 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
 	}
 	return res
+}
+
+// fetchDenied returns the topics of the plan the session may not READ, nil
+// when it may read them all.
+func (b *Broker) fetchDenied(sess *protocol.Session, plan *fetchPlan) map[string]bool {
+	if !b.authorizationOn() {
+		return nil
+	}
+	var denied map[string]bool
+	checked := map[string]bool{}
+	for _, st := range plan.parts {
+		name := st.key.topic
+		if name == "" || checked[name] {
+			continue // an unknown topic id is answered UNKNOWN_TOPIC_ID
+		}
+		checked[name] = true
+		if !b.authorize(sess, acl.OpRead, acl.ResourceTopic, name) {
+			if denied == nil {
+				denied = map[string]bool{}
+			}
+			denied[name] = true
+		}
+	}
+	return denied
 }
 
 func (b *Broker) sessionState(plan *fetchPlan, k fetchKey) *fetchPartitionState {

@@ -11,6 +11,12 @@ package broker
 // reported as LEADER_NOT_AVAILABLE on that first answer like Kafka does.
 // v10+ carries topic ids and accepts topics by id; v8–10 authorized
 // operations are reported as not requested (-2147483648) unless asked for.
+// With an authorizer: topics without DESCRIBE are left out of an all-topics
+// answer and reported TOPIC_AUTHORIZATION_FAILED when named
+// (UNKNOWN_TOPIC_ID when named by id, so their existence is not revealed);
+// auto-creation needs CREATE on the cluster or the topic
+// (TOPIC_AUTHORIZATION_FAILED otherwise); authorized operations are
+// computed from the ACLs.
 
 import (
 	"context"
@@ -19,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -37,6 +44,9 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 	resp.ClusterID = &clusterID
 	resp.ControllerID = b.cfg.NodeID
 	resp.AuthorizedOperations = authorizedOpsOmitted
+	if req.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = b.authorizedOps(r.Session, acl.ResourceCluster, acl.ClusterName)
+	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -48,8 +58,8 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 		b.mu.RUnlock()
 		sort.Strings(names)
 		for _, name := range names {
-			if t := b.lookupTopic(name); t != nil {
-				resp.Topics = append(resp.Topics, b.metadataTopic(req, t))
+			if t := b.lookupTopic(name); t != nil && b.authorizeQuietly(r.Session, acl.OpDescribe, acl.ResourceTopic, name) {
+				resp.Topics = append(resp.Topics, b.metadataTopic(r.Session, req, t))
 			}
 		}
 		return resp
@@ -67,17 +77,30 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 				continue
 			}
 		}
-		if t != nil {
-			resp.Topics = append(resp.Topics, b.metadataTopic(req, t))
-			continue
-		}
 		name := ""
 		if rt.Topic != nil {
 			name = *rt.Topic
 		}
+		if t != nil {
+			name = t.name
+		}
+		if !b.authorize(r.Session, acl.OpDescribe, acl.ResourceTopic, name) {
+			if rt.TopicID != [16]byte{} && (rt.Topic == nil || *rt.Topic == "") {
+				resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{TopicID: rt.TopicID, ErrorCode: kerr.UnknownTopicID.Code, AuthorizedOperations: authorizedOpsOmitted})
+			} else {
+				resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{Topic: kmsg.StringPtr(name), ErrorCode: kerr.TopicAuthorizationFailed.Code, AuthorizedOperations: authorizedOpsOmitted})
+			}
+			continue
+		}
+		if t != nil {
+			resp.Topics = append(resp.Topics, b.metadataTopic(r.Session, req, t))
+			continue
+		}
 		mt := kmsg.MetadataResponseTopic{Topic: kmsg.StringPtr(name), ErrorCode: kerr.UnknownTopicOrPartition.Code, AuthorizedOperations: authorizedOpsOmitted}
 		if err := validateTopicName(name); err != nil {
 			mt.ErrorCode = kerr.InvalidTopicException.Code
+		} else if autoCreate && !internalTopics[name] && !b.authorizeCreateTopic(r.Session, name) {
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		} else if autoCreate && !internalTopics[name] {
 			code, _ := b.createTopic(ctx, name, -1, -1, nil, false)
 			switch code {
@@ -97,7 +120,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 	return resp
 }
 
-func (b *Broker) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(sess *protocol.Session, req *kmsg.MetadataRequest, t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.MetadataResponseTopic{
 		Topic:                kmsg.StringPtr(t.name),
 		TopicID:              t.id,
@@ -105,7 +128,7 @@ func (b *Broker) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.Metadat
 		AuthorizedOperations: authorizedOpsOmitted,
 	}
 	if req.IncludeTopicAuthorizedOperations {
-		mt.AuthorizedOperations = topicOpsAll
+		mt.AuthorizedOperations = b.authorizedOps(sess, acl.ResourceTopic, t.name)
 	}
 	for _, p := range t.partitions() {
 		mt.Partitions = append(mt.Partitions, kmsg.MetadataResponseTopicPartition{
@@ -118,11 +141,6 @@ func (b *Broker) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.Metadat
 	}
 	return mt
 }
-
-// topicOpsAll is the bit set of every topic operation (READ, WRITE,
-// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS): with
-// no authorizer configured every principal may do everything.
-const topicOpsAll = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
 
 func (b *Broker) rack() *string {
 	if r := b.settings.brokerString("broker.rack", ""); r != "" {

@@ -171,3 +171,12 @@ func (b *Broker) denied(principal, host string, op acl.Operation, rt acl.Resourc
 		slog.String("principal", principal), slog.String("host", host), slog.String("operation", op.String()),
 		slog.String("resource_type", rt.String()), slog.String("resource", name))
 }
+
+// authorizeCreateTopic checks CREATE on the cluster, then on the topic, as
+// Kafka does for CreateTopics and auto-creation.
+func (b *Broker) authorizeCreateTopic(sess *protocol.Session, name string) bool {
+	if b.authorizeQuietly(sess, acl.OpCreate, acl.ResourceCluster, acl.ClusterName) {
+		return true
+	}
+	return b.authorize(sess, acl.OpCreate, acl.ResourceTopic, name)
+}

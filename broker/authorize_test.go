@@ -2,12 +2,18 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"slices"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
@@ -73,5 +79,130 @@ func mustCreateACLs(t *testing.T, ctx context.Context, adm *kadm.Client, b *kadm
 		if r.Err != nil {
 			t.Fatalf("create acl %s %s %v: %v %s", r.Principal, r.Name, r.Operation, r.Err, r.ErrMessage)
 		}
+	}
+}
+
+// TestAuthorizeProduceFetchMetadata covers the topic checks of Produce,
+// Fetch and Metadata: WRITE to produce (nothing written without it), READ
+// to fetch, DESCRIBE to see a topic; prefixed ACLs, DENY over ALLOW and the
+// super user bypass.
+func TestAuthorizeProduceFetchMetadata(t *testing.T) {
+	ctx := testCtx(t)
+	tb := startACLBroker(t, t.TempDir(), aclSettings(map[string]string{config.AutoCreateTopicsEnable: "false"}))
+	adm := tb.aclAdmin("admin")
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "phi-records", "phi-secret", "other"); err != nil {
+		t.Fatal(err)
+	}
+	// alice: READ and WRITE on every phi- topic, but DENY on phi-secret.
+	// bob: DESCRIBE only on phi-records.
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("phi-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow("User:alice").Operations(kadm.OpRead, kadm.OpWrite))
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("phi-secret").Deny("User:alice").Operations(kadm.OpAll))
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("phi-records").Allow("User:bob").Operations(kadm.OpDescribe))
+
+	produce := func(user, topic string) error {
+		cl := tb.aclClient(user, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0), kgo.RetryTimeout(time.Second))
+		return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+	}
+	if err := produce("alice", "phi-records"); err != nil {
+		t.Fatalf("alice produce to phi-records: %v", err)
+	}
+	for _, c := range []struct{ user, topic string }{{"alice", "phi-secret"}, {"alice", "other"}, {"bob", "phi-records"}} {
+		if err := produce(c.user, c.topic); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("%s produce to %s: %v, want TOPIC_AUTHORIZATION_FAILED", c.user, c.topic, err)
+		}
+	}
+	if err := produce("admin", "phi-secret"); err != nil {
+		t.Fatalf("super user produce: %v", err)
+	}
+	// Nothing bob or alice were refused was written.
+	ends, err := adm.ListEndOffsets(ctx, "phi-records", "phi-secret", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]int64{"phi-records": 1, "phi-secret": 1, "other": 0} {
+		if o, _ := ends.Lookup(topic, 0); o.Offset != want {
+			t.Errorf("%s end offset %d, want %d", topic, o.Offset, want)
+		}
+	}
+
+	// Fetch needs READ.
+	fetch := func(user, topic string) error {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes, req.SessionEpoch = 1<<20, -1
+		req.Topics = []kmsg.FetchRequestTopic{{Topic: topic, TopicID: tb.lookupTopic(topic).id, Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1}}}}
+		resp, err := req.RequestWith(ctx, tb.aclClient(user))
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	if err := fetch("alice", "phi-records"); err != nil {
+		t.Fatalf("alice fetch: %v", err)
+	}
+	if err := fetch("bob", "phi-records"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob fetch with DESCRIBE only: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+
+	// Metadata: all topics lists only what the principal may DESCRIBE
+	// (READ and WRITE imply it); a named topic without it is refused.
+	visible := func(user string) []string {
+		req := kmsg.NewPtrMetadataRequest()
+		resp, err := req.RequestWith(ctx, tb.aclClient(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, mt := range resp.Topics {
+			names = append(names, *mt.Topic)
+		}
+		sort.Strings(names)
+		return names
+	}
+	if got := visible("alice"); !slices.Equal(got, []string{"phi-records"}) {
+		t.Errorf("alice sees %v", got)
+	}
+	if got := visible("bob"); !slices.Equal(got, []string{"phi-records"}) {
+		t.Errorf("bob sees %v", got)
+	}
+	if got := visible("carol"); len(got) != 0 {
+		t.Errorf("carol sees %v", got)
+	}
+	if got := visible("admin"); !slices.Equal(got, []string{"other", "phi-records", "phi-secret"}) {
+		t.Errorf("admin sees %v", got)
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("phi-secret")}}
+	resp, err := req.RequestWith(ctx, tb.aclClient("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code || len(resp.Topics[0].Partitions) != 0 {
+		t.Errorf("alice named phi-secret: %+v", resp.Topics[0])
+	}
+}
+
+// TestAuthorizeAllowEveryoneIfNoACL: with allow.everyone.if.no.acl.found a
+// topic without any ACL is open to all, and one ACL on it closes it to
+// everyone else.
+func TestAuthorizeAllowEveryoneIfNoACL(t *testing.T) {
+	ctx := testCtx(t)
+	tb := startACLBroker(t, t.TempDir(), aclSettings(map[string]string{config.AllowEveryoneIfNoACLFound: "true"}))
+	adm := tb.aclAdmin("admin")
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "open", "closed"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("closed").Allow("User:alice").Operations(kadm.OpWrite))
+	produce := func(user, topic string) error {
+		cl := tb.aclClient(user, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0), kgo.RetryTimeout(time.Second))
+		return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+	}
+	if err := produce("bob", "open"); err != nil {
+		t.Fatalf("bob to a topic without ACLs: %v", err)
+	}
+	if err := produce("alice", "closed"); err != nil {
+		t.Fatalf("alice to closed: %v", err)
+	}
+	if err := produce("bob", "closed"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob to closed: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 }
