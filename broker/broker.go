@@ -57,7 +57,9 @@ type Broker struct {
 	now  func() time.Time
 	meta MetadataStore
 
-	server   *protocol.Server
+	server *protocol.Server
+	// sasl holds the SASL configuration of each SASL listener by name.
+	sasl     map[string]*listenerSASL
 	apis     [apiKeyLimit]*api
 	sessions *fetchSessionCache
 	groups   *group.Coordinator
@@ -122,6 +124,9 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.byID = map[TopicID]*topic{}
 	if a := newAuthorizer(settings); a != nil {
 		b.authorizer.Store(a)
+	}
+	if err := b.configureSecurity(); err != nil {
+		return nil, err
 	}
 	b.buildAPITable()
 	b.initMetrics()

@@ -74,7 +74,28 @@ type MetadataRecord struct {
 	// ACL is the access control binding an ACLRecordType record adds, or
 	// (with only its ID) the one a RemoveACLRecordType record removes.
 	ACL *ACLRecord `json:"acl,omitempty"`
+	// Scram is the SCRAM credential a ScramCredentialRecordType record
+	// sets, or (with only User and Mechanism) the one a
+	// RemoveScramCredentialRecordType record removes.
+	Scram *ScramCredentialRecord `json:"scram,omitempty"`
 }
+
+// ScramCredentialRecord is one user's SCRAM credential for one mechanism,
+// as KRaft's UserScramCredentialRecord: the salt, the stored and server
+// keys derived from the salted password, and the iteration count. The
+// password and the salted password are never stored.
+type ScramCredentialRecord struct {
+	User string `json:"user"`
+	// Mechanism is SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism  string `json:"mechanism"`
+	Salt       []byte `json:"salt,omitempty"`
+	StoredKey  []byte `json:"stored_key,omitempty"`
+	ServerKey  []byte `json:"server_key,omitempty"`
+	Iterations int32  `json:"iterations,omitempty"`
+}
+
+// key identifies the credential in MetadataImage.ScramCredentials.
+func (r ScramCredentialRecord) key() string { return r.User + "\x00" + r.Mechanism }
 
 // ACLRecord is one access control binding in the metadata, as KRaft's
 // AccessControlEntryRecord: a generated id and the binding's fields in
@@ -109,6 +130,12 @@ const (
 	// AccessControlEntryRecord and RemoveAccessControlEntryRecord do.
 	ACLRecordType       MetadataRecordType = "acl"
 	RemoveACLRecordType MetadataRecordType = "remove_acl"
+	// ScramCredentialRecordType sets a user's SCRAM credential for a
+	// mechanism and RemoveScramCredentialRecordType deletes it, as
+	// KRaft's UserScramCredentialRecord and
+	// RemoveUserScramCredentialRecord do.
+	ScramCredentialRecordType       MetadataRecordType = "scram_credential"
+	RemoveScramCredentialRecordType MetadataRecordType = "remove_scram_credential"
 )
 
 // MetadataImage is the metadata state that results from applying the
@@ -125,6 +152,10 @@ type MetadataImage struct {
 	// ACLs holds the access control bindings by id. It is shared between
 	// images and copied before a change.
 	ACLs map[string]ACLRecord
+	// ScramCredentials holds the SCRAM credentials keyed by user and
+	// mechanism (see ScramCredentialRecord.key). It is shared between
+	// images and copied before a change.
+	ScramCredentials map[string]ScramCredentialRecord
 }
 
 // TopicImage is one topic in a MetadataImage.
@@ -158,6 +189,7 @@ func (im *MetadataImage) clone() *MetadataImage {
 	maps.Copy(out.BrokerConfigs, im.BrokerConfigs)
 	out.NextProducerID = im.NextProducerID
 	out.ACLs = im.ACLs
+	out.ScramCredentials = im.ScramCredentials
 	return out
 }
 
@@ -231,6 +263,24 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 			im.ACLs = map[string]ACLRecord{}
 		}
 		im.ACLs[r.ACL.ID] = *r.ACL
+	case ScramCredentialRecordType:
+		if r.Scram == nil || r.Scram.User == "" || r.Scram.Mechanism == "" {
+			return errors.New("scram credential record without a user and mechanism")
+		}
+		im.ScramCredentials = maps.Clone(im.ScramCredentials)
+		if im.ScramCredentials == nil {
+			im.ScramCredentials = map[string]ScramCredentialRecord{}
+		}
+		im.ScramCredentials[r.Scram.key()] = *r.Scram
+	case RemoveScramCredentialRecordType:
+		if r.Scram == nil {
+			return errors.New("remove scram credential record without a user")
+		}
+		if _, ok := im.ScramCredentials[r.Scram.key()]; !ok {
+			return fmt.Errorf("remove record for unknown %s credential of user %q", r.Scram.Mechanism, r.Scram.User)
+		}
+		im.ScramCredentials = maps.Clone(im.ScramCredentials)
+		delete(im.ScramCredentials, r.Scram.key())
 	case RemoveACLRecordType:
 		if r.ACL == nil {
 			return errors.New("remove acl record without an id")
@@ -277,6 +327,15 @@ func (im *MetadataImage) records() []MetadataRecord {
 	for _, id := range ids {
 		a := im.ACLs[id]
 		out = append(out, MetadataRecord{Type: ACLRecordType, ACL: &a})
+	}
+	creds := make([]string, 0, len(im.ScramCredentials))
+	for k := range im.ScramCredentials {
+		creds = append(creds, k)
+	}
+	sort.Strings(creds)
+	for _, k := range creds {
+		c := im.ScramCredentials[k]
+		out = append(out, MetadataRecord{Type: ScramCredentialRecordType, Scram: &c})
 	}
 	return out
 }

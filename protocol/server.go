@@ -3,6 +3,8 @@ package protocol
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +74,9 @@ type ListenerConfig struct {
 	SecurityProtocol string
 	// Addr is host:port to bind; port 0 picks a free port.
 	Addr string
+	// TLS configures SSL and SASL_SSL listeners; it must be set for
+	// those and nil for the others.
+	TLS *TLSConfig
 }
 
 // Config configures a Server.
@@ -149,6 +154,8 @@ type Stats struct {
 type listener struct {
 	cfg ListenerConfig
 	ln  net.Listener
+	// tls is set on SSL and SASL_SSL listeners.
+	tls *tlsListener
 	// open counts the listener's open connections.
 	open atomic.Int64
 }
@@ -169,14 +176,34 @@ func NewServer(cfg Config, h Handler) *Server {
 func (s *Server) Start() error {
 	var bound []*listener
 	for _, lc := range s.cfg.Listeners {
-		ln, err := net.Listen("tcp", lc.Addr)
+		var tl *tlsListener
+		wantTLS := lc.SecurityProtocol == "SSL" || lc.SecurityProtocol == "SASL_SSL"
+		var err error
+		switch {
+		case wantTLS && lc.TLS == nil:
+			err = fmt.Errorf("listener %s uses %s but has no TLS configuration", lc.Name, lc.SecurityProtocol)
+		case !wantTLS && lc.TLS != nil:
+			err = fmt.Errorf("listener %s uses %s but has a TLS configuration", lc.Name, lc.SecurityProtocol)
+		case wantTLS:
+			tl, err = newTLSListener(*lc.TLS, s.log.With("listener", lc.Name))
+			if err != nil {
+				err = fmt.Errorf("listener %s: %w", lc.Name, err)
+			}
+		}
+		var ln net.Listener
+		if err == nil {
+			ln, err = net.Listen("tcp", lc.Addr)
+			if err != nil {
+				err = fmt.Errorf("listener %s on %s: %w", lc.Name, lc.Addr, err)
+			}
+		}
 		if err != nil {
 			for _, l := range bound {
 				l.ln.Close()
 			}
-			return fmt.Errorf("listener %s on %s: %w", lc.Name, lc.Addr, err)
+			return err
 		}
-		bound = append(bound, &listener{cfg: lc, ln: ln})
+		bound = append(bound, &listener{cfg: lc, ln: ln, tls: tl})
 	}
 	s.mu.Lock()
 	s.mu.listeners = bound
@@ -257,6 +284,9 @@ func (s *Server) accept(l *listener) {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		if l.tls != nil {
+			nc = tls.Server(nc, l.tls.serverConfig())
+		}
 		c := s.newConn(l, nc)
 		s.mu.Lock()
 		if s.closed.Load() {
@@ -280,6 +310,9 @@ type pending struct {
 	corrID     int32
 	reply      Reply
 	frameBytes int64
+	// rawSASL marks a SaslHandshake v0 token, answered without a
+	// response header.
+	rawSASL bool
 }
 
 type conn struct {
@@ -314,6 +347,20 @@ func (s *Server) newConn(l *listener, nc net.Conn) *conn {
 // writes responses from a second one.
 func (c *conn) run() {
 	defer c.s.wg.Done()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshake(tc); err != nil {
+			c.s.stats.ProtocolErrors.Add(1)
+			c.log.Info("TLS handshake failed", "err", err)
+			c.cancel()
+			c.nc.Close()
+			c.s.mu.Lock()
+			delete(c.s.mu.conns, c)
+			c.s.mu.Unlock()
+			c.s.stats.ConnectionsOpen.Add(-1)
+			c.lis.open.Add(-1)
+			return
+		}
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -337,6 +384,31 @@ func (c *conn) run() {
 	c.lis.open.Add(-1)
 }
 
+// tlsHandshakeTimeout bounds a TLS handshake, so that a client that
+// connects and sends nothing (or speaks plaintext and waits) cannot hold a
+// connection open.
+const tlsHandshakeTimeout = 10 * time.Second
+
+// handshake completes the TLS handshake and, when the client presented a
+// verified certificate, sets the session's principal from its subject.
+func (c *conn) handshake(tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(c.ctx, min(tlsHandshakeTimeout, c.s.cfg.IdleTimeout))
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil
+	}
+	p, err := c.lis.tls.principal(certs[0])
+	if err != nil {
+		return err
+	}
+	c.sess.setPeer(certs, p)
+	return nil
+}
+
 func isClosedErr(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errIdle)
 }
@@ -349,7 +421,14 @@ func (c *conn) readLoop() error {
 		if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)); err != nil {
 			return err
 		}
-		size, err := ReadFrameSize(br, c.s.cfg.MaxRequestBytes)
+		raw := c.sess.inRawSASL()
+		var size int32
+		var err error
+		if raw {
+			size, err = readTokenSize(br, c.s.cfg.MaxRequestBytes)
+		} else {
+			size, err = ReadFrameSize(br, c.s.cfg.MaxRequestBytes)
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -365,7 +444,12 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		p, err := c.dispatch(frame)
+		var p *pending
+		if raw {
+			p = c.dispatchRawSASL(frame)
+		} else {
+			p, err = c.dispatch(frame)
+		}
 		if err != nil {
 			c.s.budgetFor(int64(size)).release(int64(size))
 			return err
@@ -443,6 +527,9 @@ func (c *conn) dispatch(frame []byte) (*pending, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unsupported api key %d", ErrMalformed, h.Key)
 	}
+	if err := c.checkAuthenticated(h.Key); err != nil {
+		return nil, err
+	}
 	p := &pending{key: h.Key, corrID: h.CorrelationID, frameBytes: int64(len(frame))}
 	var msg kmsg.Request
 	if h.Version < minV || h.Version > maxV {
@@ -492,7 +579,19 @@ func (c *conn) writeLoop() {
 				buf = make([]byte, 0, n)
 			}
 		}
-		if !p.reply.NoResponse && resp != nil {
+		if p.rawSASL {
+			ar, _ := resp.(*kmsg.SASLAuthenticateResponse)
+			if ar == nil || ar.ErrorCode != 0 {
+				// SaslHandshake v0 has no way to report a failure
+				// but closing the connection.
+				release(p.reply)
+				bw.Flush()
+				broken = c.failWrite(net.ErrClosed)
+				continue
+			}
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(ar.SASLAuthBytes)))
+			buf = append(buf, ar.SASLAuthBytes...)
+		} else if !p.reply.NoResponse && resp != nil {
 			buf = AppendResponse(buf, p.key, p.corrID, resp)
 		}
 		release(p.reply)
@@ -535,4 +634,55 @@ func (c *conn) failWrite(err error) bool {
 	c.cancel()
 	c.nc.Close()
 	return true
+}
+
+// errSASLRequired closes a connection on a SASL listener that sends a
+// request other than ApiVersions, SaslHandshake or SaslAuthenticate before
+// authenticating, as Kafka does.
+var errSASLRequired = errors.New("request before SASL authentication")
+
+// errSessionExpired closes a connection whose SASL session expired without
+// re-authentication (KIP-368).
+var errSessionExpired = errors.New("SASL session expired without re-authentication (connections.max.reauth.ms)")
+
+// checkAuthenticated is the authentication gate of SASL listeners.
+func (c *conn) checkAuthenticated(key int16) error {
+	if !c.sess.RequiresSASL() {
+		return nil
+	}
+	saslKey := key == kmsg.SASLHandshake.Int16() || key == kmsg.SASLAuthenticate.Int16()
+	if !c.sess.Authenticated() {
+		if saslKey || key == kmsg.ApiVersions.Int16() {
+			return nil
+		}
+		return fmt.Errorf("%w: %s", errSASLRequired, kmsg.NameForKey(key))
+	}
+	if exp := c.sess.SessionExpiry(); !exp.IsZero() && !saslKey && time.Now().After(exp) {
+		return errSessionExpired
+	}
+	return nil
+}
+
+// readTokenSize reads the size prefix of a bare SASL token.
+func readTokenSize(r io.Reader, max int32) (int32, error) {
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		return 0, err
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 0 || size > max {
+		return 0, fmt.Errorf("%w: SASL token of %d bytes", ErrFrameTooLarge, size)
+	}
+	return size, nil
+}
+
+// dispatchRawSASL hands a bare SASL token (after SaslHandshake v0) to the
+// handler as a SaslAuthenticate v0 request.
+func (c *conn) dispatchRawSASL(token []byte) *pending {
+	h := Header{Key: kmsg.SASLAuthenticate.Int16(), Version: 0, CorrelationID: -1}
+	msg := &kmsg.SASLAuthenticateRequest{Version: 0, SASLAuthBytes: token}
+	p := &pending{key: h.Key, corrID: h.CorrelationID, frameBytes: int64(len(token)), rawSASL: true}
+	req := &Request{Header: h, Msg: msg, Session: c.sess, Received: time.Now(), FrameBytes: len(token)}
+	p.reply = c.s.handler.Handle(c.ctx, req)
+	return p
 }

@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"crypto/x509"
 	"net"
 	"sync"
+	"time"
 )
 
 // Session is the state of one client connection. The broker reads it to
@@ -26,6 +28,11 @@ type Session struct {
 		clientSoftwareName    string
 		clientSoftwareVersion string
 		principal             string
+		authenticated         bool
+		sessionExpiry         time.Time
+		rawSASL               bool
+		authState             any
+		peerCerts             []*x509.Certificate
 	}
 }
 
@@ -89,5 +96,94 @@ func (s *Session) Principal() string {
 func (s *Session) SetPrincipal(p string) {
 	s.mu.Lock()
 	s.mu.principal = p
+	s.mu.Unlock()
+}
+
+// RequiresSASL reports whether the connection's listener authenticates
+// clients with SASL (SASL_PLAINTEXT or SASL_SSL).
+func (s *Session) RequiresSASL() bool {
+	return s.SecurityProtocol == "SASL_PLAINTEXT" || s.SecurityProtocol == "SASL_SSL"
+}
+
+// Authenticated reports whether a SASL client has completed
+// authentication; connections on other listeners are always
+// authenticated.
+func (s *Session) Authenticated() bool {
+	if !s.RequiresSASL() {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.authenticated
+}
+
+// Authenticate records a completed SASL authentication: the principal and,
+// when connections.max.reauth.ms is positive, the time by which the client
+// must re-authenticate (zero for none). Requests arriving after that time,
+// other than those of a re-authentication, close the connection (KIP-368).
+func (s *Session) Authenticate(principal string, expiry time.Time) {
+	s.mu.Lock()
+	s.mu.principal = principal
+	s.mu.authenticated = true
+	s.mu.sessionExpiry = expiry
+	s.mu.rawSASL = false
+	s.mu.authState = nil
+	s.mu.Unlock()
+}
+
+// SessionExpiry returns the re-authentication deadline of the current SASL
+// session, zero when there is none.
+func (s *Session) SessionExpiry() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.sessionExpiry
+}
+
+// AuthState returns the state an authentication in progress keeps between
+// SaslHandshake and SaslAuthenticate requests.
+func (s *Session) AuthState() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.authState
+}
+
+// SetAuthState replaces the state of the authentication in progress.
+func (s *Session) SetAuthState(v any) {
+	s.mu.Lock()
+	s.mu.authState = v
+	s.mu.Unlock()
+}
+
+// BeginRawSASL switches the connection to SaslHandshake v0 framing: until
+// authentication completes, each frame from the client is a bare SASL
+// token, handed to the handler as a SaslAuthenticate v0 request, and the
+// answer is written back as a bare token (or, on failure, the connection
+// closes).
+func (s *Session) BeginRawSASL() {
+	s.mu.Lock()
+	s.mu.rawSASL = true
+	s.mu.Unlock()
+}
+
+func (s *Session) inRawSASL() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.rawSASL && !s.mu.authenticated
+}
+
+// PeerCertificates returns the verified certificate chain of a TLS client,
+// nil when the client sent none.
+func (s *Session) PeerCertificates() []*x509.Certificate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.peerCerts
+}
+
+func (s *Session) setPeer(certs []*x509.Certificate, principal string) {
+	s.mu.Lock()
+	s.mu.peerCerts = certs
+	if principal != "" {
+		s.mu.principal = principal
+	}
 	s.mu.Unlock()
 }

@@ -215,11 +215,8 @@ func brokerConfig(values map[string]string) (broker.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("listeners: %w", err)
 	}
-	for _, l := range listeners {
-		if l.SecurityProtocol != "PLAINTEXT" {
-			return cfg, fmt.Errorf("listeners: listener %s uses %s; this version of skein serves PLAINTEXT listeners only", l.Name, l.SecurityProtocol)
-		}
-	}
+	// The TLS and SASL settings of SSL, SASL_PLAINTEXT and SASL_SSL
+	// listeners are read and checked by broker.New.
 	cfg.Listeners = listeners
 	if adv := values["advertised.listeners"]; adv != "" {
 		al, err := parseListeners(adv, protoMap)

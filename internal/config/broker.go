@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Broker config names that Skein's own code reads; every other broker
 // config is reached through its Kafka name.
 const (
@@ -39,6 +41,22 @@ const (
 	LogRetentionMs                       = "log.retention.ms"
 	LogRetentionMinutes                  = "log.retention.minutes"
 	LogRetentionHours                    = "log.retention.hours"
+	ConnectionsMaxReauthMs               = "connections.max.reauth.ms"
+	SSLKeystoreType                      = "ssl.keystore.type"
+	SSLKeystoreLocation                  = "ssl.keystore.location"
+	SSLKeystoreCertificateChain          = "ssl.keystore.certificate.chain"
+	SSLKeystoreKey                       = "ssl.keystore.key"
+	SSLKeystorePassword                  = "ssl.keystore.password"
+	SSLKeyPassword                       = "ssl.key.password"
+	SSLTruststoreType                    = "ssl.truststore.type"
+	SSLTruststoreLocation                = "ssl.truststore.location"
+	SSLTruststoreCertificates            = "ssl.truststore.certificates"
+	SSLTruststorePassword                = "ssl.truststore.password"
+	SSLClientAuth                        = "ssl.client.auth"
+	SSLEnabledProtocols                  = "ssl.enabled.protocols"
+	SSLPrincipalMappingRules             = "ssl.principal.mapping.rules"
+	SASLEnabledMechanisms                = "sasl.enabled.mechanisms"
+	SASLJaasConfig                       = "sasl.jaas.config"
 	AdminAddress                         = "skein.admin.address"
 	RegistryAddress                      = "skein.registry.address"
 	AuthorizerClassName                  = "authorizer.class.name"
@@ -111,6 +129,43 @@ var brokerDefs = []Def{
 		Doc: "SO_RCVBUF of accepted sockets, in bytes; -1 keeps the OS default."},
 	{Name: ConnectionsMaxIdleMs, Type: TypeLong, Default: "600000",
 		Doc: "Close connections idle for longer than this, in ms."},
+	{Name: ConnectionsMaxReauthMs, Type: TypeLong, Default: "0", Validator: AtLeast(0),
+		Doc: "KIP-368: when positive, the lifetime of a SASL session in ms; a client must re-authenticate within it or its connection is closed at its next request. 0 turns re-authentication off."},
+
+	// TLS (SSL and SASL_SSL listeners). Each may also be given for one
+	// listener as listener.name.<listener>.<name>, which wins.
+	{Name: SSLKeystoreType, Type: TypeString, Default: "PEM", Validator: OneOf{"PEM"},
+		Doc: "Format of the keystore. Skein reads PEM only (Kafka's default is JKS); convert a JKS or PKCS12 keystore with keytool and openssl."},
+	{Name: SSLKeystoreLocation, Type: TypeString, NullDefault: true,
+		Doc: "PEM file with the broker's certificate chain (leaf first) and its unencrypted private key. Re-read at the next handshake after it changes."},
+	{Name: SSLKeystoreCertificateChain, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "The broker's certificate chain in PEM, used when ssl.keystore.location is unset."},
+	{Name: SSLKeystoreKey, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "The broker's unencrypted private key in PEM (PKCS#8, PKCS#1 or SEC 1), used with ssl.keystore.certificate.chain."},
+	{Name: SSLKeystorePassword, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "Not used: PEM keystores are read unencrypted. Setting it is an error."},
+	{Name: SSLKeyPassword, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "Not used: encrypted private keys are not supported. Setting it is an error."},
+	{Name: SSLTruststoreType, Type: TypeString, Default: "PEM", Validator: OneOf{"PEM"},
+		Doc: "Format of the truststore. Skein reads PEM only (Kafka's default is JKS)."},
+	{Name: SSLTruststoreLocation, Type: TypeString, NullDefault: true,
+		Doc: "PEM file of the CA certificates client certificates must chain to; when unset, ssl.truststore.certificates, then the system roots."},
+	{Name: SSLTruststoreCertificates, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "CA certificates in PEM, used when ssl.truststore.location is unset."},
+	{Name: SSLTruststorePassword, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "Not used with PEM truststores."},
+	{Name: SSLClientAuth, Type: TypeString, Default: "none", Validator: OneOf{"required", "requested", "none"},
+		Doc: "Whether TLS clients must (required) or may (requested) present a certificate signed by a trusted CA."},
+	{Name: SSLEnabledProtocols, Type: TypeList, Default: "TLSv1.2,TLSv1.3", Validator: ListOf{Values: []string{"TLSv1.2", "TLSv1.3"}},
+		Doc: "TLS versions served. Older versions are not supported."},
+	{Name: SSLPrincipalMappingRules, Type: TypeString, Default: "DEFAULT",
+		Doc: "Rules mapping a client certificate's subject DN (RFC 2253) to a principal name: DEFAULT, or RULE:pattern/replacement/[LU], separated by commas."},
+
+	// SASL (SASL_PLAINTEXT and SASL_SSL listeners).
+	{Name: SASLEnabledMechanisms, Type: TypeList, Default: "GSSAPI",
+		Doc: "SASL mechanisms offered. Skein serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; a SASL listener with any other mechanism (such as Kafka's default GSSAPI) is an error at start."},
+	{Name: SASLJaasConfig, Type: TypePassword, NullDefault: true, Sensitive: true,
+		Doc: "JAAS configuration of a mechanism, given per listener and mechanism as listener.name.<listener>.<mechanism>.sasl.jaas.config. For PLAIN: org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\"; with one user_ option per user."},
 	{Name: MaxConnections, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
 		Doc: "Most client connections open at once; further connections are refused."},
 	{Name: QueuedMaxRequests, Type: TypeInt, Default: "500", Validator: AtLeast(1),
@@ -289,4 +344,46 @@ func brokerSynonyms(name string) []string {
 		return []string{LogRetentionMs, LogRetentionMinutes, LogRetentionHours}
 	}
 	return []string{name}
+}
+
+// listenerPrefixedDef returns the definition behind a listener-prefixed
+// security config, listener.name.<listener>.<ssl or sasl config> or
+// listener.name.<listener>.<mechanism>.sasl.jaas.config, as Kafka accepts
+// them.
+func listenerPrefixedDef(name string) (*Def, bool) {
+	rest, ok := strings.CutPrefix(name, "listener.name.")
+	if !ok {
+		return nil, false
+	}
+	_, base, ok := strings.Cut(rest, ".")
+	if !ok {
+		return nil, false
+	}
+	if mech, jaas := strings.CutSuffix(base, "."+SASLJaasConfig); jaas && mech != "" && !strings.Contains(mech, ".") {
+		return brokerByName[SASLJaasConfig], true
+	}
+	if !strings.HasPrefix(base, "ssl.") && !strings.HasPrefix(base, "sasl.") && base != ConnectionsMaxReauthMs {
+		return nil, false
+	}
+	d, ok := brokerByName[base]
+	return d, ok
+}
+
+// ListenerValue returns the value of a security config for one listener:
+// listener.name.<listener>.<name> if set, else name, else its default. ok
+// is false when the config is unset with a null default. For
+// sasl.jaas.config, name is "<mechanism>.sasl.jaas.config" with the
+// mechanism in lower case, as Kafka spells it.
+func ListenerValue(values map[string]string, listener, name string) (string, bool) {
+	if v, ok := values["listener.name."+strings.ToLower(listener)+"."+name]; ok {
+		return v, true
+	}
+	if v, ok := values[name]; ok {
+		return v, true
+	}
+	d, ok := brokerByName[name]
+	if !ok || d.NullDefault {
+		return "", false
+	}
+	return d.Default, true
 }

@@ -83,12 +83,24 @@ func parseBrokerLayer(values map[string]string) (map[string]any, error) {
 	names := slices.Sorted(maps.Keys(values))
 	for _, n := range names {
 		if _, ok := brokerByName[n]; !ok {
-			return nil, unknownBroker(n)
+			if _, prefixed := listenerPrefixedDef(n); !prefixed {
+				return nil, unknownBroker(n)
+			}
 		}
 	}
 	out := make(map[string]any, len(values))
 	for _, n := range names {
-		v, err := brokerByName[n].Parse(values[n])
+		d, ok := brokerByName[n]
+		if !ok {
+			// A listener-prefixed security config is checked like
+			// the config it overrides and read by the listener.
+			d, _ = listenerPrefixedDef(n)
+			if _, err := d.Parse(values[n]); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		v, err := d.Parse(values[n])
 		if err != nil {
 			return nil, err
 		}
