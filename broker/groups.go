@@ -13,7 +13,6 @@ import (
 
 	"github.com/skein-streaming/skein/broker/group"
 	"github.com/skein-streaming/skein/protocol/records"
-	"github.com/skein-streaming/skein/storage"
 )
 
 // offsetsTopic is Kafka's internal topic of committed offsets and group
@@ -127,63 +126,20 @@ func (l offsetsLog) Replay(p int32, fn func(r group.LogRecord) error) error {
 	if err != nil {
 		return nil // no topic yet: nothing to load
 	}
-	var buf []byte
-	end := part.highWatermark()
-	for off := part.log.LogStartOffset(); off < end; {
-		rr, err := part.log.Read(off, 1<<20, end, true, buf)
-		if errors.Is(err, storage.ErrOffsetOutOfRange) {
-			off = part.log.LogStartOffset()
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%s-%d: read at %d: %w", offsetsTopic, p, off, err)
-		}
-		if len(rr.Data) == 0 {
-			break
-		}
-		buf = rr.Data
-		next := off
-		for data := rr.Data; len(data) >= records.BatchHeaderBytes; {
-			size := batchSize(data)
-			if size <= 0 || size > len(data) {
-				break
+	start := part.log.LogStartOffset()
+	_, err = part.scanBatches(start, part.highWatermark(), func(batch []byte) error {
+		attrs, producerID := batchAttributes(batch), batchProducerID(batch)
+		return records.ForEachRecord(batch, nil, func(rv records.RecordView) error {
+			if rv.Offset < start {
+				return nil
 			}
-			attrs := binary.BigEndian.Uint16(data[21:])
-			producerID := int64(binary.BigEndian.Uint64(data[43:]))
-			err := records.ForEachRecord(data[:size], nil, func(rv records.RecordView) error {
-				if rv.Offset < off {
-					return nil
-				}
-				next = rv.Offset + 1
-				return fn(group.LogRecord{Key: rv.Key, Value: rv.Value, ProducerID: producerID, Transactional: attrs&attrTransactional != 0, Control: attrs&attrControl != 0})
-			})
-			if err != nil {
-				return fmt.Errorf("%s-%d: %w", offsetsTopic, p, err)
-			}
-			next = max(next, lastOffsetOf(data)+1)
-			data = data[size:]
-		}
-		if next <= off {
-			break
-		}
-		off = next
+			return fn(group.LogRecord{Key: rv.Key, Value: rv.Value, ProducerID: producerID, Transactional: attrs&attrTransactional != 0, Control: attrs&attrControl != 0})
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("%s-%d: %w", offsetsTopic, p, err)
 	}
 	return nil
-}
-
-// batchSize is the total size of the batch at the start of b.
-func batchSize(b []byte) int {
-	return 12 + int(int32(uint32(b[8])<<24|uint32(b[9])<<16|uint32(b[10])<<8|uint32(b[11])))
-}
-
-// lastOffsetOf is the last offset of the batch at the start of b.
-func lastOffsetOf(b []byte) int64 {
-	base := int64(0)
-	for i := 0; i < 8; i++ {
-		base = base<<8 | int64(b[i])
-	}
-	delta := int32(uint32(b[23])<<24 | uint32(b[24])<<16 | uint32(b[25])<<8 | uint32(b[26]))
-	return base + int64(delta)
 }
 
 // brokerTopics implements group.Topics over the live topics.

@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
@@ -236,24 +235,10 @@ func (p *partition) loadProducerState(now int64) error {
 		st.aborted = snap.Aborted
 		from = snap.Offset
 	}
-	buf := make([]byte, 0, 1<<20)
-	for from < p.log.LogEndOffset() {
-		rr, err := p.log.Read(from, 1<<20, p.log.LogEndOffset(), true, buf[:0])
-		if err != nil {
-			return fmt.Errorf("producer state of %s: %w", p.name, err)
-		}
-		if len(rr.Data) == 0 {
-			break
-		}
-		buf = rr.Data
-		next, err := replayProducerBatches(st, rr.Data, from, now)
-		if err != nil {
-			return fmt.Errorf("producer state of %s: %w", p.name, err)
-		}
-		if next <= from {
-			break
-		}
-		from = next
+	if _, err := p.scanBatches(from, p.log.LogEndOffset(), func(batch []byte) error {
+		return replayProducerBatch(st, batch, from, now)
+	}); err != nil {
+		return fmt.Errorf("producer state of %s: %w", p.name, err)
 	}
 	st.segments = p.log.NumSegments()
 	st.trimAborted(p.log.LogStartOffset())
@@ -262,36 +247,24 @@ func (p *partition) loadProducerState(now int64) error {
 	return nil
 }
 
-// replayProducerBatches applies the producer batches in data (whole
-// stored batches) to st, skipping batches below from, and returns the
-// offset after the last batch.
-func replayProducerBatches(st *producerState, data []byte, from, now int64) (int64, error) {
-	next := from
-	for len(data) >= 12 {
-		size := 12 + int(int32(binary.BigEndian.Uint32(data[8:])))
-		if size < 61 || size > len(data) {
-			return next, errors.New("truncated batch in log")
-		}
-		var rb kmsg.RecordBatch
-		batch := data[:size]
-		if err := rb.ReadFrom(batch); err != nil {
-			return next, err
-		}
-		data = data[size:]
-		last := rb.FirstOffset + int64(rb.LastOffsetDelta)
-		next = last + 1
-		if last < from || rb.ProducerID < 0 {
-			continue
-		}
-		if rb.Attributes&attrControl != 0 {
-			commit, coordinatorEpoch, ok := parseTxnMarker(batch)
-			if ok {
-				st.completeTxn(rb.ProducerID, rb.ProducerEpoch, commit, coordinatorEpoch, last, now)
-			}
-			continue
-		}
-		bp := batchProducer{id: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, lastSeq: seqAdd(rb.FirstSequence, rb.LastOffsetDelta), timestamp: rb.MaxTimestamp, transactional: rb.Attributes&attrTransactional != 0}
-		st.update(bp, rb.FirstOffset, last, now)
+// replayProducerBatch applies one stored batch to st, unless it ends
+// below from.
+func replayProducerBatch(st *producerState, batch []byte, from, now int64) error {
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil {
+		return err
 	}
-	return next, nil
+	last := rb.FirstOffset + int64(rb.LastOffsetDelta)
+	if last < from || rb.ProducerID < 0 {
+		return nil
+	}
+	if rb.Attributes&attrControl != 0 {
+		if commit, coordinatorEpoch, ok := parseTxnMarker(batch); ok {
+			st.completeTxn(rb.ProducerID, rb.ProducerEpoch, commit, coordinatorEpoch, last, now)
+		}
+		return nil
+	}
+	bp := batchProducer{id: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, lastSeq: seqAdd(rb.FirstSequence, rb.LastOffsetDelta), timestamp: rb.MaxTimestamp, transactional: rb.Attributes&attrTransactional != 0}
+	st.update(bp, rb.FirstOffset, last, now)
+	return nil
 }

@@ -79,32 +79,20 @@ func (b *Broker) schemaCatchUp() error {
 	if ix.topicID != t.id || ix.versions == nil {
 		ix.topicID, ix.next, ix.versions = t.id, 0, map[string]map[int]int32{}
 	}
-	end := p.highWatermark()
-	var buf []byte
-	for ix.next < end {
-		if ix.next < p.log.LogStartOffset() {
-			ix.next = p.log.LogStartOffset()
+	from := ix.next
+	next, err := p.scanBatches(from, p.highWatermark(), func(batch []byte) error {
+		if batchAttributes(batch)&attrControl != 0 {
+			return nil // markers carry no schema records
 		}
-		rr, err := p.log.Read(ix.next, 1<<20, end, true, buf)
-		if err != nil {
-			return err
-		}
-		if len(rr.Data) == 0 {
-			break
-		}
-		buf = rr.Data
-		err = forEachRecordIn(rr.Data, func(rv records.RecordView) error {
-			if rv.Offset >= ix.next {
+		return records.ForEachRecord(batch, nil, func(rv records.RecordView) error {
+			if rv.Offset >= from {
 				ix.apply(rv.Key, rv.Value)
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		ix.next = rr.NextOffset
-	}
-	return nil
+	})
+	ix.next = next
+	return err
 }
 
 // apply applies one _schemas record.
@@ -223,14 +211,15 @@ func (b *Broker) validateSchemas(p *partition, v schemaValidation, batch []byte)
 	}
 }
 
-// forEachRecordIn walks the records of whole stored batches.
+// forEachRecordIn walks the records of whole stored batches, skipping
+// control batches.
 func forEachRecordIn(data []byte, fn func(records.RecordView) error) error {
 	for len(data) >= records.BatchHeaderBytes {
-		size := 12 + int(binary.BigEndian.Uint32(data[8:]))
-		if size > len(data) {
+		size := batchSize(data)
+		if size < records.BatchHeaderBytes || size > len(data) {
 			return errors.New("truncated batch")
 		}
-		if data[21+1]&0x20 == 0 { // control batches carry no schema records
+		if batchAttributes(data)&attrControl == 0 {
 			if err := records.ForEachRecord(data[:size], nil, fn); err != nil {
 				return err
 			}

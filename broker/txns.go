@@ -12,7 +12,6 @@ import (
 	"github.com/skein-streaming/skein/broker/group"
 	"github.com/skein-streaming/skein/broker/txn"
 	"github.com/skein-streaming/skein/protocol/records"
-	"github.com/skein-streaming/skein/storage"
 )
 
 // txnStateTopic is Kafka's internal topic of transaction state.
@@ -211,43 +210,16 @@ func (l txnStateLog) Replay(p int32, fn func(key, value []byte) error) error {
 // replayPartition calls fn with every record of the partition in offset
 // order.
 func replayPartition(part *partition, fn func(key, value []byte) error) error {
-	var buf []byte
-	end := part.highWatermark()
-	for off := part.log.LogStartOffset(); off < end; {
-		rr, err := part.log.Read(off, 1<<20, end, true, buf)
-		if errors.Is(err, storage.ErrOffsetOutOfRange) {
-			off = part.log.LogStartOffset()
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%s: read at %d: %w", part.name, off, err)
-		}
-		if len(rr.Data) == 0 {
-			return nil
-		}
-		buf = rr.Data
-		for data := rr.Data; len(data) >= records.BatchHeaderBytes; {
-			size := batchSize(data)
-			if size <= 0 || size > len(data) {
-				break
+	start := part.log.LogStartOffset()
+	_, err := part.scanBatches(start, part.highWatermark(), func(batch []byte) error {
+		return records.ForEachRecord(batch, nil, func(rv records.RecordView) error {
+			if rv.Offset < start {
+				return nil
 			}
-			err := records.ForEachRecord(data[:size], nil, func(rv records.RecordView) error {
-				if rv.Offset < off {
-					return nil
-				}
-				return fn(rv.Key, rv.Value)
-			})
-			if err != nil {
-				return fmt.Errorf("%s: %w", part.name, err)
-			}
-			data = data[size:]
-		}
-		if rr.NextOffset <= off {
-			return nil
-		}
-		off = rr.NextOffset
-	}
-	return nil
+			return fn(rv.Key, rv.Value)
+		})
+	})
+	return err
 }
 
 // txnErrorCode is the Kafka error code of a coordinator error: the kerr
