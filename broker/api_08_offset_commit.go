@@ -22,14 +22,23 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleOffsetCommit(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.OffsetCommitRequest)
-	if code := b.ensureOffsetsTopic(ctx); code != 0 {
+	code := int16(0)
+	if !b.authorize(r.Session, acl.OpRead, acl.ResourceGroup, req.Group) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
+	if code == 0 {
+		code = b.ensureOffsetsTopic(ctx)
+	}
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 		for _, rt := range req.Topics {
 			st := kmsg.OffsetCommitResponseTopic{Topic: rt.Topic}
@@ -40,7 +49,9 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, r *protocol.Request) pr
 		}
 		return protocol.Reply{Resp: resp}
 	}
+	req, denied := b.offsetCommitDenied(r.Session, req)
 	resp, wait := b.groups.OffsetCommit(req)
+	resp.Topics = append(resp.Topics, denied...)
 	if wait == nil {
 		return protocol.Reply{Resp: resp}
 	}

@@ -32,5 +32,7 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kms
 		}
 		return resp
 	}
-	return b.groups.OffsetFetch(req)
+	resp := b.groups.OffsetFetch(req)
+	b.filterOffsetFetch(r.Session, req, resp)
+	return resp
 }

@@ -25,12 +25,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleJoinGroup(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.JoinGroupRequest)
-	if code := b.ensureOffsetsTopic(ctx); code != 0 {
+	code := int16(0)
+	if !b.authorize(r.Session, acl.OpRead, acl.ResourceGroup, req.Group) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
+	if code == 0 {
+		code = b.ensureOffsetsTopic(ctx)
+	}
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode, resp.Generation, resp.MemberID = code, -1, req.MemberID
 		if req.Version < 7 {

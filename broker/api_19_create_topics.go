@@ -32,6 +32,8 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 		switch {
 		case seen[rt.Topic] > 1:
 			code, msg = kerr.InvalidRequest.Code, "Create topics request from client contains duplicate topic: "+rt.Topic
+		case !b.authorizeCreateTopic(r.Session, rt.Topic):
+			code, msg = kerr.TopicAuthorizationFailed.Code, "Authorization failed."
 		case len(rt.ReplicaAssignment) > 0 && (partitions != -1 || rf != -1):
 			code, msg = kerr.InvalidRequest.Code, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."
 		case len(rt.ReplicaAssignment) > 0:

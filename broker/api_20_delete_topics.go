@@ -47,6 +47,13 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *protocol.Request) km
 		case tg.name == "" && tg.id == (TopicID{}):
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = kmsg.StringPtr("Either topic name or topic id must be set.")
+		case !b.authorizeDeleteTopic(r.Session, tg.name, tg.id):
+			st.Topic, st.TopicID = kmsg.StringPtr(tg.name), tg.id
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			if tg.name == "" {
+				// Do not reveal whether an id exists.
+				st.Topic, st.ErrorCode = nil, kerr.UnknownTopicID.Code
+			}
 		default:
 			id, name, code, msg := b.deleteTopic(ctx, tg.name, tg.id)
 			st.TopicID, st.ErrorCode = id, code

@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/txn"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -46,6 +47,17 @@ func (b *Broker) handleInitProducerID(ctx context.Context, r *protocol.Request) 
 		default:
 			expected = &txn.ProducerIDEpoch{ID: req.ProducerID, Epoch: req.ProducerEpoch}
 		}
+	}
+	switch {
+	case req.TransactionalID == nil && b.authorizationOn() &&
+		!b.authorizeQuietly(r.Session, acl.OpIdempotentWrite, acl.ResourceCluster, acl.ClusterName) &&
+		!b.authorizeAnyTopic(r.Session, acl.OpWrite):
+		// KIP-679: IDEMPOTENT_WRITE on the cluster, or WRITE on any topic.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return protocol.Reply{Resp: resp}
+	case req.TransactionalID != nil && !b.authorize(r.Session, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return protocol.Reply{Resp: resp}
 	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
 		if req.TransactionalID == nil {

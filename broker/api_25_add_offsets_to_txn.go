@@ -14,8 +14,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/txn"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -23,6 +25,14 @@ import (
 func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	switch {
+	case !b.authorize(r.Session, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return protocol.Reply{Resp: resp}
+	case !b.authorize(r.Session, acl.OpRead, acl.ResourceGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return protocol.Reply{Resp: resp}
+	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
 		tp := txn.TopicPartition{Topic: offsetsTopic, Partition: b.groupOffsetsPartition(req.Group)}
 		err := b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp})

@@ -13,10 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
-
-const clusterOpsAll = 1<<4 | 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12 | 1<<13
 
 func (b *Broker) handleDescribeCluster(_ context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.DescribeClusterRequest)
@@ -27,13 +26,18 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *protocol.Request) k
 		return resp
 	}
 	resp.EndpointType = 1
+	if !b.authorizeCluster(r.Session, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ClusterAuthorizedOperations = authorizedOpsOmitted
+		return resp
+	}
 	resp.ClusterID = b.meta.Image().ClusterID
 	resp.ControllerID = b.cfg.NodeID
 	host, port := b.advertisedFor(r.Session.Listener)
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.cfg.NodeID, Host: host, Port: port, Rack: b.rack()}}
 	resp.ClusterAuthorizedOperations = authorizedOpsOmitted
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterOpsAll
+		resp.ClusterAuthorizedOperations = b.authorizedOps(r.Session, acl.ResourceCluster, acl.ClusterName)
 	}
 	return resp
 }

@@ -13,6 +13,9 @@ import (
 	"net"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
@@ -179,4 +182,106 @@ func (b *Broker) authorizeCreateTopic(sess *protocol.Session, name string) bool 
 		return true
 	}
 	return b.authorize(sess, acl.OpCreate, acl.ResourceTopic, name)
+}
+
+// offsetCommitDenied splits an OffsetCommit: it returns the request with
+// only the topics the session may READ, and the answers
+// (TOPIC_AUTHORIZATION_FAILED) for the others.
+func (b *Broker) offsetCommitDenied(sess *protocol.Session, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitRequest, []kmsg.OffsetCommitResponseTopic) {
+	if !b.authorizationOn() {
+		return req, nil
+	}
+	var allowed []kmsg.OffsetCommitRequestTopic
+	var denied []kmsg.OffsetCommitResponseTopic
+	for _, rt := range req.Topics {
+		name := rt.Topic
+		if t := b.lookupTopicID(rt.TopicID); name == "" && t != nil {
+			name = t.name
+		}
+		if b.authorize(sess, acl.OpRead, acl.ResourceTopic, name) {
+			allowed = append(allowed, rt)
+			continue
+		}
+		st := kmsg.OffsetCommitResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID}
+		for _, rp := range rt.Partitions {
+			st.Partitions = append(st.Partitions, kmsg.OffsetCommitResponseTopicPartition{Partition: rp.Partition, ErrorCode: kerr.TopicAuthorizationFailed.Code})
+		}
+		denied = append(denied, st)
+	}
+	if len(denied) == 0 {
+		return req, nil
+	}
+	cp := *req
+	cp.Topics = allowed
+	return &cp, denied
+}
+
+// filterOffsetFetch applies DESCRIBE on each group and topic to an
+// OffsetFetch answer, as Kafka does: a group without it is
+// GROUP_AUTHORIZATION_FAILED; a topic without it is left out when all
+// topics were asked for, and TOPIC_AUTHORIZATION_FAILED when named.
+func (b *Broker) filterOffsetFetch(sess *protocol.Session, req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
+	if !b.authorizationOn() {
+		return
+	}
+	topicOK := func(name string) bool { return b.authorize(sess, acl.OpDescribe, acl.ResourceTopic, name) }
+	if req.Version < 8 {
+		if !b.authorize(sess, acl.OpDescribe, acl.ResourceGroup, req.Group) {
+			resp.Topics = nil
+			resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			return
+		}
+		kept := resp.Topics[:0]
+		for _, t := range resp.Topics {
+			if !topicOK(t.Topic) {
+				if req.Topics == nil {
+					continue
+				}
+				for i := range t.Partitions {
+					t.Partitions[i].ErrorCode, t.Partitions[i].Offset, t.Partitions[i].Metadata = kerr.TopicAuthorizationFailed.Code, -1, nil
+				}
+			}
+			kept = append(kept, t)
+		}
+		resp.Topics = kept
+		return
+	}
+	requested := map[string]bool{}
+	for _, g := range req.Groups {
+		requested[g.Group] = g.Topics != nil
+	}
+	for gi := range resp.Groups {
+		g := &resp.Groups[gi]
+		if !b.authorize(sess, acl.OpDescribe, acl.ResourceGroup, g.Group) {
+			g.Topics, g.ErrorCode = nil, kerr.GroupAuthorizationFailed.Code
+			continue
+		}
+		kept := g.Topics[:0]
+		for _, t := range g.Topics {
+			name := t.Topic
+			if tt := b.lookupTopicID(t.TopicID); name == "" && tt != nil {
+				name = tt.name
+			}
+			if !topicOK(name) {
+				if !requested[g.Group] {
+					continue
+				}
+				for i := range t.Partitions {
+					t.Partitions[i].ErrorCode, t.Partitions[i].Offset, t.Partitions[i].Metadata = kerr.TopicAuthorizationFailed.Code, -1, nil
+				}
+			}
+			kept = append(kept, t)
+		}
+		g.Topics = kept
+	}
+}
+
+// authorizeDeleteTopic checks DELETE on a topic named by name or id.
+func (b *Broker) authorizeDeleteTopic(sess *protocol.Session, name string, id TopicID) bool {
+	if name == "" {
+		if t := b.lookupTopicID(id); t != nil {
+			name = t.name
+		}
+	}
+	return b.authorize(sess, acl.OpDelete, acl.ResourceTopic, name)
 }

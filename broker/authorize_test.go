@@ -206,3 +206,65 @@ func TestAuthorizeAllowEveryoneIfNoACL(t *testing.T) {
 		t.Fatalf("bob to closed: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 }
+
+// TestAuthorizeGroupAndIdempotence: joining a group and committing offsets
+// need READ on the group (and READ on the topic to commit); an idempotent
+// producer id needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+func TestAuthorizeGroupAndIdempotence(t *testing.T) {
+	ctx := testCtx(t)
+	tb := startACLBroker(t, t.TempDir(), aclSettings(nil))
+	adm := tb.aclAdmin("admin")
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "events"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Groups("g").Allow("User:alice").Operations(kadm.OpRead))
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("events").Allow("User:alice").Operations(kadm.OpWrite))
+	join := func(user string) int16 {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, req.ProtocolType = "g", 10000, 10000, "consumer"
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+		resp, err := req.RequestWith(ctx, tb.aclClient(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	if code := join("bob"); code != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("bob join: error %d, want GROUP_AUTHORIZATION_FAILED", code)
+	}
+	if code := join("alice"); code == kerr.GroupAuthorizationFailed.Code {
+		t.Fatal("alice join refused")
+	}
+	commit := func(user string) int16 {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = "g", -1
+		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "events", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0}}}}
+		resp, err := req.RequestWith(ctx, tb.aclClient(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	// alice has READ on the group but only WRITE on the topic.
+	if code := commit("alice"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("alice commit: error %d, want TOPIC_AUTHORIZATION_FAILED", code)
+	}
+	if code := commit("bob"); code != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("bob commit: error %d, want GROUP_AUTHORIZATION_FAILED", code)
+	}
+	initPID := func(user string) int16 {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.ProducerID, req.ProducerEpoch, req.TransactionTimeoutMillis = -1, -1, 60000
+		resp, err := req.RequestWith(ctx, tb.aclClient(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	if code := initPID("alice"); code != 0 {
+		t.Fatalf("alice (WRITE on a topic) init producer id: error %d", code)
+	}
+	if code := initPID("bob"); code != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("bob init producer id: error %d, want CLUSTER_AUTHORIZATION_FAILED", code)
+	}
+}
