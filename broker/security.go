@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -144,5 +143,3 @@ type saslExchange struct {
 	// (KIP-368 re-authentication); the principal must not change.
 	reauth bool
 }
-
-var errNoSASL = errors.New("SASL is not enabled on this listener")

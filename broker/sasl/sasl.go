@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"fmt"
-	"strings"
 )
 
 // Mechanism names.
@@ -84,13 +83,3 @@ func (p *plain) Step(token []byte) ([]byte, bool, error) {
 }
 
 func (p *plain) User() string { return p.user }
-
-// IsSupported reports whether name is a mechanism this package serves.
-func IsSupported(name string) bool {
-	for _, m := range Supported {
-		if strings.EqualFold(m, name) && m == name {
-			return true
-		}
-	}
-	return false
-}
