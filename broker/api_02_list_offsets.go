@@ -11,6 +11,9 @@ package broker
 // batches. v0 answers with the old offsets array.
 // Version notes: v1 single offset + timestamp; v2 isolation level; v4
 // leader epochs and fencing.
+//
+// With an authorizer, each topic needs DESCRIBE; the partitions of a topic
+// without it are TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
@@ -18,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 	"github.com/skein-streaming/skein/protocol/records"
 )
@@ -36,6 +40,18 @@ func (b *Broker) handleListOffsets(_ context.Context, r *protocol.Request) kmsg.
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.ListOffsetsResponseTopic{Topic: rt.Topic}
+		if !b.authorize(r.Session, acl.OpDescribe, acl.ResourceTopic, rt.Topic) {
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+				if req.Version == 0 {
+					sp.OldStyleOffsets = []int64{}
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		t := b.lookupTopic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()

@@ -7,7 +7,10 @@ package broker
 // request, as Kafka creates it. Key type 0 (group) is answered with this
 // node, and so is key type 1 (transaction), once __transaction_state
 // exists (created on the first request); any other key type is
-// INVALID_REQUEST, as Kafka rejects an unknown coordinator type.
+// INVALID_REQUEST, as Kafka rejects an unknown coordinator type. With an
+// authorizer, a group key needs DESCRIBE on the group
+// (GROUP_AUTHORIZATION_FAILED otherwise) and a transaction key DESCRIBE on
+// the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 // Version notes: v1 key type and error message; v3 flexible; v4 batched
 // keys (KIP-699); v5 and v6 allow the new error codes of KIP-890 and
 // share groups.
@@ -18,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -31,10 +35,14 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, r *protocol.Request)
 	}
 	for _, key := range keys {
 		c := kmsg.FindCoordinatorResponseCoordinator{Key: key, NodeID: b.cfg.NodeID, Host: host, Port: port}
-		switch req.CoordinatorType {
-		case 0:
+		switch {
+		case req.CoordinatorType == 0 && !b.authorize(r.Session, acl.OpDescribe, acl.ResourceGroup, key):
+			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		case req.CoordinatorType == 1 && !b.authorize(r.Session, acl.OpDescribe, acl.ResourceTransactionalID, key):
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case req.CoordinatorType == 0:
 			c.ErrorCode = b.ensureOffsetsTopic(ctx)
-		case 1:
+		case req.CoordinatorType == 1:
 			if err := b.ensureTxnStateTopic(ctx); err != nil {
 				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			}

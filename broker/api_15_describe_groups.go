@@ -7,18 +7,47 @@ package broker
 // and the protocol name are given only for a Stable group, as Kafka does.
 // A group that does not exist, or that is a consumer group of the KIP-848
 // protocol, is reported with state Dead and no error, as Kafka does before
-// v6. Authorized operations are not computed (no ACLs).
+// v6. With an authorizer, each group needs DESCRIBE
+// (GROUP_AUTHORIZATION_FAILED otherwise); authorized operations (v3+, when
+// asked for) are computed from the ACLs, all of them without an authorizer.
 // Version notes: v1 throttle; v3 authorized operations (KIP-430); v4 group
 // instance id (KIP-345); v5 flexible.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleDescribeGroups(ctx context.Context, r *protocol.Request) kmsg.Response {
-	return b.groups.DescribeGroups(r.Msg.(*kmsg.DescribeGroupsRequest))
+	req := r.Msg.(*kmsg.DescribeGroupsRequest)
+	allowed := make([]bool, len(req.Groups))
+	cp := *req
+	cp.Groups = nil
+	for i, g := range req.Groups {
+		if allowed[i] = b.authorize(r.Session, acl.OpDescribe, acl.ResourceGroup, g); allowed[i] {
+			cp.Groups = append(cp.Groups, g)
+		}
+	}
+	described := b.groups.DescribeGroups(&cp)
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for i, g := range req.Groups {
+		if !allowed[i] {
+			dg := kmsg.NewDescribeGroupsResponseGroup()
+			dg.Group, dg.ErrorCode, dg.AuthorizedOperations = g, kerr.GroupAuthorizationFailed.Code, authorizedOpsOmitted
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		dg := described.Groups[0]
+		described.Groups = described.Groups[1:]
+		if req.Version >= 3 && req.IncludeAuthorizedOperations && dg.ErrorCode == 0 {
+			dg.AuthorizedOperations = b.authorizedOps(r.Session, acl.ResourceGroup, g)
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
 }

@@ -5,7 +5,9 @@ package broker
 // Behavior: advances the log start offset of each partition to the given
 // offset (-1 means the high watermark); segments wholly below it are
 // deleted. An offset above the high watermark is OFFSET_OUT_OF_RANGE. The
-// response's low watermark is the new log start offset.
+// response's low watermark is the new log start offset. With an
+// authorizer, each topic needs DELETE; the partitions of a topic without it
+// are TOPIC_AUTHORIZATION_FAILED and keep their records.
 
 import (
 	"context"
@@ -13,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -21,6 +24,7 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *protocol.Request) kms
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.DeleteRecordsResponseTopic{Topic: rt.Topic}
+		allowed := b.authorize(r.Session, acl.OpDelete, acl.ResourceTopic, rt.Topic)
 		t := b.lookupTopic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.DeleteRecordsResponseTopicPartition{Partition: rp.Partition, LowWatermark: -1}
@@ -29,6 +33,8 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *protocol.Request) kms
 				p = t.partition(rp.Partition)
 			}
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

@@ -8,6 +8,10 @@ package broker
 // with the log; UNDEFINED (-1, -1) when the log has no epoch at or below
 // it. Consumers use it to detect log truncation after a leader change.
 // Version notes: v2 current leader epoch fencing; v3 replica id.
+//
+// With an authorizer, CLUSTER_ACTION on the cluster (brokers) or DESCRIBE on
+// each topic (consumers, KIP-320) is needed; the partitions of a topic
+// without either are TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
@@ -15,14 +19,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	clusterAction := b.authorizeQuietly(r.Session, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName)
 	for _, rt := range req.Topics {
 		st := kmsg.OffsetForLeaderEpochResponseTopic{Topic: rt.Topic}
+		if !clusterAction && !b.authorize(r.Session, acl.OpDescribe, acl.ResourceTopic, rt.Topic) {
+			for _, rp := range rt.Partitions {
+				st.Partitions = append(st.Partitions, kmsg.OffsetForLeaderEpochResponseTopicPartition{Partition: rp.Partition, ErrorCode: kerr.TopicAuthorizationFailed.Code, LeaderEpoch: -1, EndOffset: -1})
+			}
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		t := b.lookupTopic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.OffsetForLeaderEpochResponseTopicPartition{Partition: rp.Partition, LeaderEpoch: -1, EndOffset: -1}

@@ -16,6 +16,13 @@ package broker
 // INVALID_PRODUCER_EPOCH (KIP-588); v3 flexible; v4 batched transactions
 // and VerifyOnly for brokers (KIP-890); v5 TRANSACTION_ABORTABLE may be
 // returned (KIP-890).
+//
+// With an authorizer, v0–v3 need WRITE on the transactional id (every
+// partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise) and WRITE on
+// each topic, never granted for internal topics: the partitions of a topic
+// without it are TOPIC_AUTHORIZATION_FAILED, the others
+// OPERATION_NOT_ATTEMPTED, and nothing is added. v4+ come from brokers and
+// need CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -23,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/txn"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -31,6 +39,10 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, r *protocol.Reque
 	req := r.Msg.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if req.Version >= 4 {
+		if !b.authorizeCluster(r.Session, acl.OpClusterAction) {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			return protocol.Reply{Resp: resp}
+		}
 		return protocol.Reply{Wait: func(context.Context) kmsg.Response {
 			for _, rt := range req.Transactions {
 				resp.Transactions = append(resp.Transactions, b.addPartitionsBatched(req.Version, rt))
@@ -38,7 +50,6 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, r *protocol.Reque
 			return resp
 		}}
 	}
-	parts, unknown := b.txnPartitions(req.Topics)
 	fill := func(code func(tp txn.TopicPartition) int16) {
 		for _, rt := range req.Topics {
 			st := kmsg.AddPartitionsToTxnResponseTopic{Topic: rt.Topic}
@@ -48,9 +59,28 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, r *protocol.Reque
 			resp.Topics = append(resp.Topics, st)
 		}
 	}
-	if len(unknown) > 0 {
+	if !b.authorize(r.Session, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID) {
+		fill(func(txn.TopicPartition) int16 { return kerr.TransactionalIDAuthorizationFailed.Code })
+		return protocol.Reply{Resp: resp}
+	}
+	var denied map[string]bool
+	if b.authorizationOn() {
+		for _, rt := range req.Topics {
+			if internalTopics[rt.Topic] || !b.authorize(r.Session, acl.OpWrite, acl.ResourceTopic, rt.Topic) {
+				if denied == nil {
+					denied = map[string]bool{}
+				}
+				denied[rt.Topic] = true
+			}
+		}
+	}
+	parts, unknown := b.txnPartitions(req.Topics)
+	if len(unknown) > 0 || len(denied) > 0 {
 		fill(func(tp txn.TopicPartition) int16 {
-			if unknown[tp] {
+			switch {
+			case denied[tp.Topic]:
+				return kerr.TopicAuthorizationFailed.Code
+			case unknown[tp]:
 				return kerr.UnknownTopicOrPartition.Code
 			}
 			return kerr.OperationNotAttempted.Code

@@ -11,6 +11,10 @@ package broker
 // coordinator is told, as for markers of the local coordinator.
 // Version notes: v1 flexible; v2 transaction version of the marker
 // (KIP-890), accepted and not needed to write it.
+//
+// With an authorizer, ALTER or CLUSTER_ACTION on the cluster is needed;
+// without it every partition is CLUSTER_AUTHORIZATION_FAILED and nothing is
+// written.
 
 import (
 	"context"
@@ -19,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/txn"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -26,6 +31,20 @@ import (
 func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	if !b.authorizeQuietly(r.Session, acl.OpAlter, acl.ResourceCluster, acl.ClusterName) && !b.authorizeCluster(r.Session, acl.OpClusterAction) {
+		for _, m := range req.Markers {
+			rm := kmsg.WriteTxnMarkersResponseMarker{ProducerID: m.ProducerID}
+			for _, t := range m.Topics {
+				rt := kmsg.WriteTxnMarkersResponseMarkerTopic{Topic: t.Topic}
+				for _, p := range t.Partitions {
+					rt.Partitions = append(rt.Partitions, kmsg.WriteTxnMarkersResponseMarkerTopicPartition{Partition: p, ErrorCode: kerr.ClusterAuthorizationFailed.Code})
+				}
+				rm.Topics = append(rm.Topics, rt)
+			}
+			resp.Markers = append(resp.Markers, rm)
+		}
+		return protocol.Reply{Resp: resp}
+	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
 		for _, m := range req.Markers {
 			rm := kmsg.WriteTxnMarkersResponseMarker{ProducerID: m.ProducerID}

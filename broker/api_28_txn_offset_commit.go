@@ -28,6 +28,12 @@ package broker
 // Version notes: v1 no change; v2 committed leader epoch (KIP-320); v3
 // member id, generation and group instance id to fence zombies (KIP-447),
 // flexible; v4 TRANSACTION_ABORTABLE may be returned (KIP-890).
+//
+// With an authorizer, WRITE on the transactional id is needed
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition otherwise),
+// then READ on the group (GROUP_AUTHORIZATION_FAILED), then READ on each
+// topic: the partitions of a topic without it are TOPIC_AUTHORIZATION_FAILED
+// and only the others are committed.
 
 import (
 	"context"
@@ -36,27 +42,65 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleTxnOffsetCommit(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.TxnOffsetCommitRequest)
-	code := b.ensureOffsetsTopic(ctx)
+	answer := func(topics []kmsg.TxnOffsetCommitRequestTopic, code int16) []kmsg.TxnOffsetCommitResponseTopic {
+		var out []kmsg.TxnOffsetCommitResponseTopic
+		for _, rt := range topics {
+			st := kmsg.TxnOffsetCommitResponseTopic{Topic: rt.Topic}
+			for _, rp := range rt.Partitions {
+				st.Partitions = append(st.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: rp.Partition, ErrorCode: code})
+			}
+			out = append(out, st)
+		}
+		return out
+	}
+	var code int16
+	switch {
+	case !b.authorize(r.Session, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		code = kerr.TransactionalIDAuthorizationFailed.Code
+	case !b.authorize(r.Session, acl.OpRead, acl.ResourceGroup, req.Group):
+		code = kerr.GroupAuthorizationFailed.Code
+	}
+	var denied []kmsg.TxnOffsetCommitResponseTopic
+	if code == 0 && b.authorizationOn() {
+		var allowed, refused []kmsg.TxnOffsetCommitRequestTopic
+		for _, rt := range req.Topics {
+			if b.authorize(r.Session, acl.OpRead, acl.ResourceTopic, rt.Topic) {
+				allowed = append(allowed, rt)
+			} else {
+				refused = append(refused, rt)
+			}
+		}
+		if len(refused) > 0 {
+			denied = answer(refused, kerr.TopicAuthorizationFailed.Code)
+			if len(allowed) == 0 {
+				resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+				resp.Topics = denied
+				return protocol.Reply{Resp: resp}
+			}
+			cp := *req
+			cp.Topics = allowed
+			req = &cp
+		}
+	}
+	if code == 0 {
+		code = b.ensureOffsetsTopic(ctx)
+	}
 	if code == 0 && req.Group != "" {
 		code = b.txnOffsetVerify(req)
 	}
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.TxnOffsetCommitResponseTopic{Topic: rt.Topic}
-			for _, rp := range rt.Partitions {
-				st.Partitions = append(st.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: rp.Partition, ErrorCode: code})
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
+		resp.Topics = append(answer(req.Topics, code), denied...)
 		return protocol.Reply{Resp: resp}
 	}
 	resp, wait := b.groups.TxnOffsetCommit(req)
+	resp.Topics = append(resp.Topics, denied...)
 	if wait == nil {
 		return protocol.Reply{Resp: resp}
 	}

@@ -7,7 +7,9 @@ package broker
 // broker, static broker, default); broker resources ("1" or the node id,
 // and "" for cluster-wide dynamic defaults) list the broker configs.
 // Sensitive values are null. Unknown topics are UNKNOWN_TOPIC_OR_PARTITION;
-// another broker id is INVALID_REQUEST.
+// another broker id is INVALID_REQUEST. With an authorizer, a topic needs
+// DESCRIBE_CONFIGS on the topic and a broker DESCRIBE_CONFIGS on the
+// cluster (TOPIC_ or CLUSTER_AUTHORIZATION_FAILED, no configs, otherwise).
 // Version notes: v1 synonyms; v3 config type and documentation.
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -26,6 +29,11 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, r *protocol.Request) k
 	for _, rr := range req.Resources {
 		res := kmsg.DescribeConfigsResponseResource{ResourceType: rr.ResourceType, ResourceName: rr.ResourceName}
 		opts := describeOpts{names: rr.ConfigNames, synonyms: req.IncludeSynonyms || req.Version == 0, docs: req.IncludeDocumentation, version: req.Version}
+		if code := b.configResourceDenied(r.Session, acl.OpDescribeConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(authorizationMessage(code))
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t := b.lookupTopic(rr.ResourceName)

@@ -7,7 +7,9 @@ package broker
 // legacy AlterConfigs does; every value is validated first and nothing is
 // changed if one fails (INVALID_CONFIG with Kafka's message). Broker
 // configs that cannot change at runtime are INVALID_REQUEST.
-// validate_only checks without changing.
+// validate_only checks without changing. With an authorizer, a topic needs
+// ALTER_CONFIGS on the topic and a broker ALTER_CONFIGS on the cluster
+// (TOPIC_ or CLUSTER_AUTHORIZATION_FAILED, nothing changed, otherwise).
 
 import (
 	"context"
@@ -15,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -24,9 +27,12 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, r *protocol.Request) km
 	for _, rr := range req.Resources {
 		res := kmsg.AlterConfigsResponseResource{ResourceType: rr.ResourceType, ResourceName: rr.ResourceName}
 		next := map[string]string{}
-		var code int16
+		code := b.configResourceDenied(r.Session, acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName)
 		var msg string
 		for _, c := range rr.Configs {
+			if code != 0 {
+				break
+			}
 			if c.Value == nil {
 				code, msg = kerr.InvalidRequest.Code, "Null value not supported for : "+c.Name
 				break

@@ -5,19 +5,27 @@ package broker
 // Behavior: one log directory (log.dirs) with the size of every partition
 // in it; offset lag is 0 and no partition is a future replica (no
 // AlterReplicaLogDirs). v4 adds the directory's total and usable bytes.
+// With an authorizer, DESCRIBE on the cluster is needed: without it no
+// directory is listed and v3+ answer CLUSTER_AUTHORIZATION_FAILED.
 
 import (
 	"context"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleDescribeLogDirs(_ context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.authorizeCluster(r.Session, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
+	}
 	dir := kmsg.DescribeLogDirsResponseDir{Dir: b.cfg.DataDir, TotalBytes: -1, UsableBytes: -1}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(b.cfg.DataDir, &fs); err == nil {

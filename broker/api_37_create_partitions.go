@@ -5,6 +5,8 @@ package broker
 // Behavior: raises a topic's partition count; new partitions start empty.
 // A count not above the current one is INVALID_PARTITIONS; assignments may
 // name only this broker. validate_only checks without changing anything.
+// With an authorizer, each topic needs ALTER (TOPIC_AUTHORIZATION_FAILED
+// otherwise).
 
 import (
 	"context"
@@ -12,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -27,6 +30,8 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *protocol.Request
 		if seen[t.Topic] > 1 {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = kmsg.StringPtr("Duplicate topic in request.")
+		} else if !b.authorize(r.Session, acl.OpAlter, acl.ResourceTopic, t.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		} else {
 			var assignment [][]int32
 			for _, a := range t.Assignment {

@@ -4,19 +4,35 @@ package broker
 //
 // Behavior: an empty group is deleted with tombstones for its offsets and
 // its metadata in __consumer_offsets, answered once fsynced; a group with
-// members is NON_EMPTY_GROUP and an unknown one GROUP_ID_NOT_FOUND.
+// members is NON_EMPTY_GROUP and an unknown one GROUP_ID_NOT_FOUND. With
+// an authorizer, each group needs DELETE (GROUP_AUTHORIZATION_FAILED, the
+// group kept, otherwise).
 // Version notes: v1 same as v0; v2 flexible.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleDeleteGroups(ctx context.Context, r *protocol.Request) protocol.Reply {
-	resp, wait := b.groups.DeleteGroups(r.Msg.(*kmsg.DeleteGroupsRequest))
+	req := r.Msg.(*kmsg.DeleteGroupsRequest)
+	cp := *req
+	cp.Groups = nil
+	var denied []kmsg.DeleteGroupsResponseGroup
+	for _, g := range req.Groups {
+		if b.authorize(r.Session, acl.OpDelete, acl.ResourceGroup, g) {
+			cp.Groups = append(cp.Groups, g)
+		} else {
+			denied = append(denied, kmsg.DeleteGroupsResponseGroup{Group: g, ErrorCode: kerr.GroupAuthorizationFailed.Code})
+		}
+	}
+	resp, wait := b.groups.DeleteGroups(&cp)
+	resp.Groups = append(resp.Groups, denied...)
 	if wait == nil {
 		return protocol.Reply{Resp: resp}
 	}

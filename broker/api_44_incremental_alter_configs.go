@@ -6,12 +6,16 @@ package broker
 // list configs such as cleanup.policy) to a topic's overrides or a broker's
 // dynamic configs, validates the result as a whole and records it; nothing
 // changes if any operation fails. validate_only checks without changing.
+// With an authorizer, a topic needs ALTER_CONFIGS on the topic and a broker
+// ALTER_CONFIGS on the cluster (TOPIC_ or CLUSTER_AUTHORIZATION_FAILED,
+// nothing changed, otherwise).
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -24,6 +28,11 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, r *protocol.
 		ops := make([]config.Alteration, 0, len(rr.Configs))
 		for _, c := range rr.Configs {
 			ops = append(ops, config.Alteration{Name: c.Name, Op: config.AlterOp(c.Op), Value: c.Value})
+		}
+		if code := b.configResourceDenied(r.Session, acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			res.ErrorCode = code
+			resp.Resources = append(resp.Resources, res)
+			continue
 		}
 		scope := config.Resource(rr.ResourceType)
 		code, msg := b.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, func(cur map[string]string) (map[string]string, error) {

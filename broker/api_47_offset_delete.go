@@ -7,18 +7,45 @@ package broker
 // GROUP_ID_NOT_FOUND; a non-empty classic group that is not a consumer
 // group is NON_EMPTY_GROUP; partitions of topics the group's members
 // subscribe to are GROUP_SUBSCRIBED_TO_TOPIC, and of unknown topics
-// UNKNOWN_TOPIC_OR_PARTITION.
+// UNKNOWN_TOPIC_OR_PARTITION. With an authorizer, DELETE on the group is
+// needed (GROUP_AUTHORIZATION_FAILED otherwise) and READ on each topic
+// (TOPIC_AUTHORIZATION_FAILED for its partitions, offsets kept, otherwise).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleOffsetDelete(ctx context.Context, r *protocol.Request) protocol.Reply {
-	resp, wait := b.groups.OffsetDelete(r.Msg.(*kmsg.OffsetDeleteRequest))
+	req := r.Msg.(*kmsg.OffsetDeleteRequest)
+	if !b.authorize(r.Session, acl.OpDelete, acl.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return protocol.Reply{Resp: resp}
+	}
+	cp := *req
+	cp.Topics = nil
+	var denied []kmsg.OffsetDeleteResponseTopic
+	for _, rt := range req.Topics {
+		if b.authorize(r.Session, acl.OpRead, acl.ResourceTopic, rt.Topic) {
+			cp.Topics = append(cp.Topics, rt)
+			continue
+		}
+		st := kmsg.OffsetDeleteResponseTopic{Topic: rt.Topic}
+		for _, rp := range rt.Partitions {
+			st.Partitions = append(st.Partitions, kmsg.OffsetDeleteResponseTopicPartition{Partition: rp.Partition, ErrorCode: kerr.TopicAuthorizationFailed.Code})
+		}
+		denied = append(denied, st)
+	}
+	resp, wait := b.groups.OffsetDelete(&cp)
+	if resp.ErrorCode == 0 {
+		resp.Topics = append(resp.Topics, denied...)
+	}
 	if wait == nil {
 		return protocol.Reply{Resp: resp}
 	}

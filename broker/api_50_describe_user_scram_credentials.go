@@ -6,7 +6,8 @@ package broker
 // named, or of every user with a credential when the list is null or
 // empty. Salts and keys are never returned. A user named twice answers
 // DUPLICATE_RESOURCE and a user without credentials RESOURCE_NOT_FOUND,
-// with Kafka's messages.
+// with Kafka's messages. With an authorizer, DESCRIBE on the cluster is
+// needed (CLUSTER_AUTHORIZATION_FAILED for the whole request otherwise).
 
 import (
 	"context"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/sasl"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -34,6 +36,11 @@ func scramMechanismName(code int8) (string, bool) {
 func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(r.Session, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr(authorizationMessage(resp.ErrorCode))
+		return resp
+	}
 	byUser := map[string][]ScramCredentialRecord{}
 	for _, c := range b.meta.Image().ScramCredentials {
 		byUser[c.User] = append(byUser[c.User], c)

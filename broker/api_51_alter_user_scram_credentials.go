@@ -10,15 +10,20 @@ package broker
 // UNACCEPTABLE_CREDENTIAL, an unknown mechanism UNSUPPORTED_SASL_MECHANISM,
 // a user named more than once DUPLICATE_RESOURCE, and deleting a missing
 // credential RESOURCE_NOT_FOUND, with Kafka's messages. Connections already
-// authenticated stay authenticated, as in Kafka.
+// authenticated stay authenticated, as in Kafka. With an authorizer, ALTER
+// on the cluster is needed: otherwise every user named is
+// CLUSTER_AUTHORIZATION_FAILED and nothing changes.
 
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/sasl"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -26,6 +31,22 @@ import (
 func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(r.Session, acl.OpAlter) {
+		users := map[string]bool{}
+		for _, d := range req.Deletions {
+			users[d.Name] = true
+		}
+		for _, u := range req.Upsertions {
+			users[u.Name] = true
+		}
+		for _, u := range slices.Sorted(maps.Keys(users)) {
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = u, kerr.ClusterAuthorizationFailed.Code
+			res.ErrorMessage = kmsg.StringPtr(authorizationMessage(res.ErrorCode))
+			resp.Results = append(resp.Results, res)
+		}
+		return resp
+	}
 
 	type outcome struct {
 		code int16

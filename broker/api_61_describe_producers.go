@@ -6,7 +6,8 @@ package broker
 // the partition's producer state (KIP-664): producer id and epoch, last
 // sequence and timestamp, coordinator epoch of the last marker, and the
 // first offset of the producer's open transaction (-1 if none). A
-// partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION.
+// partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION. With an
+// authorizer, each topic needs READ (TOPIC_AUTHORIZATION_FAILED otherwise).
 // Version notes: v0 flexible.
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -23,6 +25,7 @@ func (b *Broker) handleDescribeProducers(ctx context.Context, r *protocol.Reques
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.DescribeProducersResponseTopic{Topic: rt.Topic}
+		allowed := b.authorize(r.Session, acl.OpRead, acl.ResourceTopic, rt.Topic)
 		t := b.lookupTopic(rt.Topic)
 		for _, i := range rt.Partitions {
 			sp := kmsg.DescribeProducersResponseTopicPartition{Partition: i, ActiveProducers: []kmsg.DescribeProducersResponseTopicPartitionActiveProducer{}}
@@ -30,10 +33,14 @@ func (b *Broker) handleDescribeProducers(ctx context.Context, r *protocol.Reques
 			if t != nil {
 				p = t.partition(i)
 			}
-			if p == nil {
+			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				sp.ErrorMessage = kmsg.StringPtr(authorizationMessage(sp.ErrorCode))
+			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				sp.ErrorMessage = kmsg.StringPtr("This server does not host this topic-partition.")
-			} else {
+			default:
 				sp.ActiveProducers = p.describeProducers()
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -10,6 +10,7 @@ package broker
 // regular expression the whole id must match (KIP-1152). Patterns are Go
 // RE2 syntax, which agrees with Java's for common patterns; one that does
 // not compile is INVALID_REGULAR_EXPRESSION.
+// With an authorizer, only the ids the principal may DESCRIBE are listed.
 // Version notes: v0 flexible; v1 duration filter; v2 id pattern.
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/txn"
 	"github.com/skein-streaming/skein/protocol"
 )
@@ -45,6 +47,10 @@ func (b *Broker) handleListTransactions(ctx context.Context, r *protocol.Request
 		resp.ErrorCode = b.txnErrorCode(err)
 		return resp
 	}
-	resp.TransactionStates = states
+	for _, s := range states {
+		if b.authorizeQuietly(r.Session, acl.OpDescribe, acl.ResourceTransactionalID, s.TransactionalID) {
+			resp.TransactionStates = append(resp.TransactionStates, s)
+		}
+	}
 	return resp
 }

@@ -16,19 +16,37 @@ package broker
 // as topics appear. Members that miss group.consumer.session.timeout.ms are
 // removed. Member state is kept in memory: after a restart, members get
 // UNKNOWN_MEMBER_ID and rejoin from their committed offsets.
+// With an authorizer, READ on the group is needed
+// (GROUP_AUTHORIZATION_FAILED otherwise), and DESCRIBE on every subscribed
+// topic named (TOPIC_AUTHORIZATION_FAILED otherwise), as Kafka checks; the
+// topics a regular expression matches are not filtered by ACLs.
 // Version notes: v1 client-generated member ids and SubscribedTopicRegex.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/protocol"
 )
 
 func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.ConsumerGroupHeartbeatRequest)
-	if code := b.ensureOffsetsTopic(ctx); code != 0 {
+	code := int16(0)
+	if !b.authorize(r.Session, acl.OpRead, acl.ResourceGroup, req.Group) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
+	for _, t := range req.SubscribedTopicNames {
+		if code == 0 && !b.authorize(r.Session, acl.OpDescribe, acl.ResourceTopic, t) {
+			code = kerr.TopicAuthorizationFailed.Code
+		}
+	}
+	if code == 0 {
+		code = b.ensureOffsetsTopic(ctx)
+	}
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.ErrorCode = code
 		return resp

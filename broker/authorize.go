@@ -285,3 +285,42 @@ func (b *Broker) authorizeDeleteTopic(sess *protocol.Session, name string, id To
 	}
 	return b.authorize(sess, acl.OpDelete, acl.ResourceTopic, name)
 }
+
+// configResourceDenied checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a
+// config resource as Kafka does: a topic on the topic, a broker or broker
+// logger (and client metrics) on the cluster, a group config on the group.
+// It returns the error code to answer, 0 when allowed; a type the handlers
+// do not know is left to them.
+func (b *Broker) configResourceDenied(sess *protocol.Session, op acl.Operation, typ kmsg.ConfigResourceType, name string) int16 {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.authorize(sess, op, acl.ResourceTopic, name) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeClientMetrics:
+		if !b.authorizeCluster(sess, op) {
+			return kerr.ClusterAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if !b.authorize(sess, op, acl.ResourceGroup, name) {
+			return kerr.GroupAuthorizationFailed.Code
+		}
+	}
+	return 0
+}
+
+// authorizationMessage is the message of Kafka's authorization exceptions
+// for the codes some responses carry a message for.
+func authorizationMessage(code int16) string {
+	switch code {
+	case kerr.TopicAuthorizationFailed.Code:
+		return "Topic authorization failed."
+	case kerr.GroupAuthorizationFailed.Code:
+		return "Group authorization failed."
+	case kerr.ClusterAuthorizationFailed.Code:
+		return "Cluster authorization failed."
+	case kerr.TransactionalIDAuthorizationFailed.Code:
+		return "Transactional Id authorization failed."
+	}
+	return ""
+}
