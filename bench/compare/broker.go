@@ -68,6 +68,9 @@ func startSkein(cfg *config, mode, dir, adminAddr string) (*brokerProc, error) {
 		"--data-dir", filepath.Join(dir, "data"),
 		"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
 		"--set", "skein.admin.address=" + adminAddr,
+		// The broker alone, as Kafka runs alone: no embedded registry,
+		// whose topics would be created during the start-up timing.
+		"--set", "skein.registry.address=",
 	}
 	if mode == modeBuffered {
 		args = append(args, "--set", "log.write.caching=true")

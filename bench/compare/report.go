@@ -257,7 +257,7 @@ func writeReport(c *config, res *results) error {
 	w("through `mvn dependency:copy-dependencies` (bench/compare/kafka/pom.xml). KRaft single node, `process.roles=broker,controller`, ")
 	w("storage formatted by `kafka.tools.StorageTool format --standalone` with a random cluster id, JVM options of ")
 	w("`kafka-server-start.sh` (`%s`). Internal topics with one replica; otherwise Kafka's defaults.\n", strings.Join(kafkaJVMOpts, " "))
-	w("- **Skein**, `bin/skein` built from the work tree at %s: `skein serve` with `--set skein.admin.address=` (no admin server during the comparison), otherwise defaults.\n", orDash(cfg.SkeinRevision))
+	w("- **Skein**, `bin/skein` built from the work tree at %s: `skein serve` with `--set skein.admin.address=` and `--set skein.registry.address=` (the broker alone: no admin server and no embedded registry during the comparison), otherwise defaults.\n", orDash(cfg.SkeinRevision))
 	w("- **Durability, two modes, the same on both brokers:**\n")
 	w("  - `fsync`: every batch is fsynced before it is acknowledged, acks=1 included. Kafka `log.flush.interval.messages=1`; Skein's default (`log.write.caching=false`).\n")
 	w("  - `buffered`: writes stay in the OS page cache and are acknowledged at once. Kafka's defaults; Skein `--set log.write.caching=true`.\n")
