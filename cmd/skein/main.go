@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newRegistryCmd(),
 		newSchemaCmd(),
 		newGroupCmd(),
+		newACLCmd(),
 	)
 	return root
 }
