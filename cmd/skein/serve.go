@@ -120,18 +120,21 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.checkConfig {
-		fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
-		return nil
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	bcfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	// New checks what the settings alone cannot (listener TLS files,
+	// SASL mechanisms and users) and starts nothing, so --check-config
+	// runs it too.
 	b, err := broker.New(bcfg)
 	if err != nil {
 		return err
+	}
+	if o.checkConfig {
+		fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+		return nil
 	}
 	adm, err := startAdmin(values, b, bcfg.Logger)
 	if err != nil {
