@@ -348,19 +348,10 @@ func newGroupDeleteCmd(f *topicFlags) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("delete groups: %w", err)
 				}
-				var errs []error
-				for _, id := range args {
+				return reportDeleted(cmd.OutOrStdout(), "group", args, func(id string) (bool, error) {
 					r, ok := resps[id]
-					switch {
-					case !ok:
-						errs = append(errs, fmt.Errorf("delete group %s: missing from the response", id))
-					case r.Err != nil:
-						errs = append(errs, fmt.Errorf("delete group %s: %w", id, withBrokerMessage(r.Err, r.ErrMessage)))
-					default:
-						fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", id)
-					}
-				}
-				return errors.Join(errs...)
+					return ok, withBrokerMessage(r.Err, r.ErrMessage)
+				})
 			})
 		},
 	}

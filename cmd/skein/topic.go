@@ -273,19 +273,10 @@ func newTopicDeleteCmd(f *topicFlags) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("delete topics: %w", err)
 				}
-				var errs []error
-				for _, name := range args {
+				return reportDeleted(cmd.OutOrStdout(), "topic", args, func(name string) (bool, error) {
 					r, ok := resps[name]
-					switch {
-					case !ok:
-						errs = append(errs, fmt.Errorf("delete topic %s: missing from the response", name))
-					case r.Err != nil:
-						errs = append(errs, fmt.Errorf("delete topic %s: %w", name, withBrokerMessage(r.Err, r.ErrMessage)))
-					default:
-						fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", name)
-					}
-				}
-				return errors.Join(errs...)
+					return ok, withBrokerMessage(r.Err, r.ErrMessage)
+				})
 			})
 		},
 	}
@@ -384,4 +375,23 @@ func newTopicAddPartitionsCmd(f *topicFlags) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&total, "total", 0, "the partition count after the change")
 	return cmd
+}
+
+// reportDeleted prints a line for each name deleted and returns the
+// errors of the others, joined. result reports whether the response
+// named it and its error.
+func reportDeleted(out io.Writer, what string, names []string, result func(name string) (bool, error)) error {
+	var errs []error
+	for _, name := range names {
+		ok, err := result(name)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("delete %s %s: missing from the response", what, name))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("delete %s %s: %w", what, name, err))
+		default:
+			fmt.Fprintf(out, "deleted %s %s\n", what, name)
+		}
+	}
+	return errors.Join(errs...)
 }
