@@ -25,14 +25,9 @@ import (
 
 func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.ConsumerGroupDescribeRequest)
-	allowed := make([]bool, len(req.Groups))
+	allowed, permitted := b.authorizeGroups(r.Session, acl.OpDescribe, req.Groups)
 	cp := *req
-	cp.Groups = nil
-	for i, g := range req.Groups {
-		if allowed[i] = b.authorize(r.Session, acl.OpDescribe, acl.ResourceGroup, g); allowed[i] {
-			cp.Groups = append(cp.Groups, g)
-		}
-	}
+	cp.Groups = permitted
 	described := b.groups.ConsumerGroupDescribe(&cp)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	for i, g := range req.Groups {

@@ -324,3 +324,15 @@ func authorizationMessage(code int16) string {
 	}
 	return ""
 }
+
+// authorizeGroups checks op on each group: allowed[i] tells whether
+// groups[i] is permitted, and permitted lists those groups in order.
+func (b *Broker) authorizeGroups(sess *protocol.Session, op acl.Operation, groups []string) (allowed []bool, permitted []string) {
+	allowed = make([]bool, len(groups))
+	for i, g := range groups {
+		if allowed[i] = b.authorize(sess, op, acl.ResourceGroup, g); allowed[i] {
+			permitted = append(permitted, g)
+		}
+	}
+	return allowed, permitted
+}
