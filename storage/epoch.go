@@ -138,3 +138,32 @@ func decodeEpochLines(lines [][]byte) ([]EpochEntry, error) {
 	}
 	return entries, nil
 }
+
+// AssignLeaderEpoch records that leader epoch epoch starts at the current
+// LogEndOffset, as a replica that becomes the partition leader does before
+// it appends anything (Kafka's maybeAssignEpochStartOffset), and persists
+// the leader-epoch checkpoint. OffsetForLeaderEpoch then answers for the
+// new epoch at once, even before its first batch. An epoch that is not
+// newer than every known epoch changes nothing. An entry assigned this way
+// with no batch after it is dropped by recovery, like an entry beyond the
+// log end; the leader assigns it again when it takes over.
+func (l *Log) AssignLeaderEpoch(epoch int32) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	next := epochCache{entries: append([]EpochEntry(nil), l.mu.epochs.entries...)}
+	l.mu.RUnlock()
+	if !next.assign(epoch, l.logEndOffset.Load()) {
+		return nil
+	}
+	if err := writeCheckpoint(l.dir, leaderEpochFile, next.encode()); err != nil {
+		return l.fail(fmt.Errorf("write %s: %w", leaderEpochFile, err))
+	}
+	l.mu.Lock()
+	l.mu.epochs = next
+	l.mu.Unlock()
+	return nil
+}

@@ -179,3 +179,61 @@ func TestAppendWithOffsets(t *testing.T) {
 		t.Fatalf("LEO %d after rejected appends", l.LogEndOffset())
 	}
 }
+
+// TestAssignLeaderEpoch assigns epochs as a new leader does: the epoch
+// starts at the log end offset, persists, answers OffsetForLeaderEpoch
+// before any batch of it, ignores older epochs, and an unused entry at
+// the log end is replaced by a newer one and dropped by recovery.
+func TestAssignLeaderEpoch(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig(), nil)
+	if err := l.AssignLeaderEpoch(0); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.LeaderEpochs(), []EpochEntry{{0, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("after assign 0: %v, want %v", got, want)
+	}
+	if _, _, err := l.Append(makeBatch(t, spec{records: 10, epoch: 0}, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignLeaderEpoch(3); err != nil {
+		t.Fatal(err)
+	}
+	if e, o := l.EndOffsetForEpoch(0); e != 0 || o != 10 {
+		t.Fatalf("EndOffsetForEpoch(0) = (%d, %d), want (0, 10)", e, o)
+	}
+	if e, o := l.EndOffsetForEpoch(3); e != 3 || o != 10 {
+		t.Fatalf("EndOffsetForEpoch(3) = (%d, %d), want (3, 10)", e, o)
+	}
+	if err := l.AssignLeaderEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignLeaderEpoch(4); err != nil {
+		t.Fatal(err)
+	}
+	// Epoch 3 wrote nothing: epoch 4 replaces its entry at offset 10.
+	if got, want := l.LeaderEpochs(), []EpochEntry{{0, 0}, {4, 10}}; !slices.Equal(got, want) {
+		t.Fatalf("after assign 2 and 4: %v, want %v", got, want)
+	}
+	mustClose(t, l)
+	l = openLog(t, dir, testConfig(), nil)
+	// Recovery drops the entry at the log end, which no batch follows.
+	if got, want := l.LeaderEpochs(), []EpochEntry{{0, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("after reopen: %v, want %v", got, want)
+	}
+	if err := l.AssignLeaderEpoch(4); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append(makeBatch(t, spec{records: 5, epoch: 4}, 0)); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, l)
+	l = openLog(t, dir, testConfig(), nil)
+	if got, want := l.LeaderEpochs(), []EpochEntry{{0, 0}, {4, 10}}; !slices.Equal(got, want) {
+		t.Fatalf("after append and reopen: %v, want %v", got, want)
+	}
+	mustClose(t, l)
+	if err := l.AssignLeaderEpoch(9); !errors.Is(err, ErrClosed) {
+		t.Fatalf("assign on a closed log: %v, want ErrClosed", err)
+	}
+}
