@@ -25,12 +25,17 @@ package broker
 // transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every
 // partition) and each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED for its
 // partitions, nothing written).
+// Only the partition's leader appends: other brokers answer
+// NOT_LEADER_OR_FOLLOWER, with the current leader, its epoch and endpoint
+// (v10+, KIP-951) so that the client re-routes at once.
 // Version notes: v3 record batch v2; v5 log start offset; v8 record errors
-// (KIP-467); v10 current leader tag (KIP-951); v13 topic ids (KIP-516).
+// (KIP-467); v10 current leader and node endpoints (KIP-951); v13 topic
+// ids (KIP-516).
 
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,6 +67,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 	}
 	now := b.now().UnixMilli()
 	var needs []syncNeed
+	var leaders []leaderHint
 	anyErr := false
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for ti := range req.Topics {
@@ -89,10 +95,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			var p *partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
+			p, code := leaderPartition(t, rp.Partition, -1)
 			switch {
 			case failAll != 0:
 				sp.ErrorCode = failAll
@@ -100,8 +103,8 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case !writable:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				last, ok := b.producePartition(p, req.Version, req.TransactionID, rp.Records, now, sp)
 				if ok && req.Acks == -1 && !p.topic.settings.Load().writeCaching {
@@ -111,7 +114,13 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 			if sp.ErrorCode != 0 {
 				anyErr = true
 			}
+			if leaderMovedCode(sp.ErrorCode) && req.Version >= 10 && t != nil {
+				leaders = append(leaders, leaderHint{sp: sp, id: t.id, partition: rp.Partition})
+			}
 		}
+	}
+	if len(leaders) > 0 {
+		b.produceLeaderHints(resp, leaders, r.Session.Listener)
 	}
 	if req.Acks == 0 {
 		return protocol.Reply{NoResponse: true, Close: anyErr}
@@ -131,6 +140,31 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 		}
 		return resp
 	}}
+}
+
+// leaderHint is a partition answered NOT_LEADER_OR_FOLLOWER or
+// FENCED_LEADER_EPOCH, to be told its current leader.
+type leaderHint struct {
+	sp        *kmsg.ProduceResponseTopicPartition
+	id        TopicID
+	partition int32
+}
+
+// produceLeaderHints fills KIP-951's current leader of each partition and
+// the leaders' endpoints on listener, so that the client re-routes
+// without a metadata round trip.
+func (b *Broker) produceLeaderHints(resp *kmsg.ProduceResponse, hints []leaderHint, listener string) {
+	img := b.meta.Image()
+	seen := map[int32]bool{}
+	for _, h := range hints {
+		leader, epoch, ep, rack, ok := b.currentLeader(img, h.id, h.partition, listener)
+		h.sp.CurrentLeader.LeaderID, h.sp.CurrentLeader.LeaderEpoch = leader, epoch
+		if ok && !seen[leader] {
+			seen[leader] = true
+			resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: leader, Host: ep.Host, Port: ep.Port, Rack: rackPtr(rack)})
+		}
+	}
+	slices.SortFunc(resp.Brokers, func(a, b kmsg.ProduceResponseBroker) int { return int(a.NodeID) - int(b.NodeID) })
 }
 
 // producePartition validates and appends one partition's batches, filling

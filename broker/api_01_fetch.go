@@ -14,13 +14,20 @@ package broker
 // they would need records converted to message formats 0 and 1, which
 // Kafka 4 removed too. With an authorizer, each topic needs READ; the
 // partitions of other topics are answered TOPIC_AUTHORIZATION_FAILED.
+// Only the partition's leader serves it: other brokers answer
+// NOT_LEADER_OR_FOLLOWER (with the current leader and its epoch, v12+, and
+// its endpoint, v16+, as KIP-951 has it), and a current leader epoch older
+// or newer than the partition's is FENCED_LEADER_EPOCH or
+// UNKNOWN_LEADER_EPOCH.
 // Version notes: v4 isolation level and LSO; v5 log start offset; v7
 // sessions; v9 current leader epoch (fencing); v11 rack (preferred read
-// replica is always -1 on one node); v12 flexible, diverging epoch; v13
-// topic ids.
+// replica is always -1: consumers read from the leader); v12 flexible,
+// diverging epoch, current leader; v13 topic ids; v16 node endpoints.
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,11 +58,15 @@ type fetchPlan struct {
 	// denied holds the topics the client may not READ: their partitions
 	// are answered TOPIC_AUTHORIZATION_FAILED.
 	denied map[string]bool
+	// listener is the listener the request came on: leader endpoints
+	// sent along with NOT_LEADER_OR_FOLLOWER are the ones on it.
+	listener string
 }
 
 func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.FetchRequest)
 	plan := b.planFetch(req)
+	plan.listener = r.Session.Listener
 	plan.denied = b.fetchDenied(r.Session, plan)
 	if plan.errCode != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -222,7 +233,7 @@ func (b *Broker) planFetch(req *kmsg.FetchRequest) *fetchPlan {
 	return plan
 }
 
-func (b *Broker) lookupFetchPartition(k fetchKey) *partition {
+func (b *Broker) lookupFetchTopic(k fetchKey) *topic {
 	var t *topic
 	if k.id != (TopicID{}) {
 		t = b.lookupTopicID(k.id)
@@ -232,7 +243,15 @@ func (b *Broker) lookupFetchPartition(k fetchKey) *partition {
 	if t == nil || (k.topic != "" && t.name != k.topic) {
 		return nil
 	}
-	return t.partition(k.partition)
+	return t
+}
+
+// lookupFetchPartition returns the local replica of a fetched partition.
+func (b *Broker) lookupFetchPartition(k fetchKey) *partition {
+	if t := b.lookupFetchTopic(k); t != nil {
+		return t.partition(k.partition)
+	}
+	return nil
 }
 
 type fetchResult struct {
@@ -301,6 +320,8 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		budget = min(budget, int(req.MaxBytes))
 	}
 	topicIndex := map[fetchKey]int{}
+	var img *MetadataImage
+	var endpoints map[int32]kmsg.FetchResponseBroker
 	for _, st := range plan.parts {
 		if plan.session != nil {
 			plan.session.mu.Lock()
@@ -332,6 +353,20 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		if rp.ErrorCode != 0 {
 			res.errors = true
 		}
+		if leaderMovedCode(rp.ErrorCode) && req.Version >= 12 {
+			// KIP-951: tell the client where the partition went.
+			if img == nil {
+				img = b.meta.Image()
+			}
+			leader, epoch, ep, rack, ok := b.currentLeader(img, st.key.id, st.key.partition, plan.listener)
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = leader, epoch
+			if ok && req.Version >= 16 {
+				if endpoints == nil {
+					endpoints = map[int32]kmsg.FetchResponseBroker{}
+				}
+				endpoints[leader] = kmsg.FetchResponseBroker{NodeID: leader, Host: ep.Host, Port: ep.Port, Rack: rackPtr(rack)}
+			}
+		}
 		orig := b.sessionState(plan, st.key)
 		if plan.incremental && orig != nil && len(rp.RecordBatches) == 0 && rp.ErrorCode == 0 &&
 			orig.lastHW == hw && orig.lastLSO == lso && orig.lastLogStart == logStart {
@@ -348,6 +383,9 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 			resp.Topics = append(resp.Topics, kmsg.FetchResponseTopic{Topic: st.key.topic, TopicID: st.key.id})
 		}
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+	}
+	for _, id := range slices.Sorted(maps.Keys(endpoints)) {
+		resp.Brokers = append(resp.Brokers, endpoints[id])
 	}
 	return res
 }
@@ -388,26 +426,17 @@ func (b *Broker) sessionState(plan *fetchPlan, k fetchKey) *fetchPartitionState 
 // fetchPartition reads one partition. It returns the pooled buffer holding
 // the records (nil if none) and the offsets to report.
 func (b *Broker) fetchPartition(st *fetchPartitionState, req *kmsg.FetchRequest, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) (*[]byte, int64, int64, int64) {
-	p := b.lookupFetchPartition(st.key)
-	if p == nil {
-		if req.Version >= 13 && b.lookupTopicID(st.key.id) == nil {
-			rp.ErrorCode = kerr.UnknownTopicID.Code
-		} else {
-			rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		}
+	t := b.lookupFetchTopic(st.key)
+	if t == nil && req.Version >= 13 && b.lookupTopicID(st.key.id) == nil {
+		rp.ErrorCode = kerr.UnknownTopicID.Code
+		return nil, -1, -1, -1
+	}
+	p, code := leaderPartition(t, st.key.partition, st.currentLeaderEpoch)
+	if code != 0 {
+		rp.ErrorCode = code
 		return nil, -1, -1, -1
 	}
 	hw, lso, logStart := p.highWatermark(), p.lastStableOffset(), p.log.LogStartOffset()
-	if st.currentLeaderEpoch >= 0 {
-		if st.currentLeaderEpoch < p.leaderEpoch {
-			rp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			return nil, hw, lso, logStart
-		}
-		if st.currentLeaderEpoch > p.leaderEpoch {
-			rp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			return nil, hw, lso, logStart
-		}
-	}
 	upper := hw
 	if req.IsolationLevel == isolationReadCommitted {
 		upper = lso

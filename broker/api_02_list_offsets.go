@@ -9,6 +9,9 @@ package broker
 // does when remote storage is off; any other timestamp finds the first
 // record whose timestamp is at or after it, looking inside compressed
 // batches. v0 answers with the old offsets array.
+// Only the partition's leader answers: other brokers answer
+// NOT_LEADER_OR_FOLLOWER, and a current leader epoch older or newer than
+// the partition's is FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH.
 // Version notes: v1 single offset + timestamp; v2 isolation level; v4
 // leader epochs and fencing.
 //
@@ -56,28 +59,21 @@ func (b *Broker) handleListOffsets(_ context.Context, r *protocol.Request) kmsg.
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			var p *partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
-			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				st.Partitions = append(st.Partitions, sp)
-				continue
-			}
-			if rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch != p.leaderEpoch {
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-				if rp.CurrentLeaderEpoch > p.leaderEpoch {
-					sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			p, code := leaderPartition(t, rp.Partition, rp.CurrentLeaderEpoch)
+			if code != 0 {
+				sp.ErrorCode = code
+				if req.Version == 0 {
+					sp.OldStyleOffsets = []int64{}
 				}
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			leaderEpoch := p.leaderEpoch()
 			offset, ts, err := b.listOffset(p, rp.Timestamp, req.IsolationLevel)
 			if err != nil {
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 			} else {
-				sp.Offset, sp.Timestamp, sp.LeaderEpoch = offset, ts, p.leaderEpoch
+				sp.Offset, sp.Timestamp, sp.LeaderEpoch = offset, ts, leaderEpoch
 				if offset < 0 {
 					sp.LeaderEpoch = -1
 				}

@@ -36,7 +36,7 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, r *protocol.Request) pr
 		code = kerr.GroupAuthorizationFailed.Code
 	}
 	if code == 0 {
-		code = b.ensureOffsetsTopic(ctx)
+		code = b.groupCoordinatorCode(ctx, req.Group)
 	}
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)

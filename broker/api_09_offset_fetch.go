@@ -17,6 +17,7 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/skein-streaming/skein/protocol"
@@ -34,5 +35,33 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kms
 	}
 	resp := b.groups.OffsetFetch(req)
 	b.filterOffsetFetch(r.Session, req, resp)
+	b.offsetFetchCoordinators(req, resp)
 	return resp
+}
+
+// offsetFetchCoordinators answers NOT_COORDINATOR for the groups another
+// broker coordinates (v0-1 carry it on each requested partition).
+func (b *Broker) offsetFetchCoordinators(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
+	if req.Version < 8 {
+		if resp.ErrorCode != 0 || b.coordinatesGroup(req.Group) {
+			return
+		}
+		resp.ErrorCode, resp.Topics = kerr.NotCoordinator.Code, nil
+		if req.Version < 2 {
+			for _, rt := range req.Topics {
+				st := kmsg.OffsetFetchResponseTopic{Topic: rt.Topic}
+				for _, p := range rt.Partitions {
+					st.Partitions = append(st.Partitions, kmsg.OffsetFetchResponseTopicPartition{Partition: p, Offset: -1, LeaderEpoch: -1, ErrorCode: kerr.NotCoordinator.Code})
+				}
+				resp.Topics = append(resp.Topics, st)
+			}
+		}
+		return
+	}
+	for i := range resp.Groups {
+		g := &resp.Groups[i]
+		if g.ErrorCode == 0 && !b.coordinatesGroup(g.Group) {
+			g.ErrorCode, g.Topics = kerr.NotCoordinator.Code, nil
+		}
+	}
 }

@@ -26,7 +26,7 @@ func (b *Broker) handleHeartbeat(ctx context.Context, r *protocol.Request) kmsg.
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return resp
 	}
-	if code := b.ensureOffsetsTopic(ctx); code != 0 {
+	if code := b.groupCoordinatorCode(ctx, req.Group); code != 0 {
 		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 		resp.ErrorCode = code
 		return resp

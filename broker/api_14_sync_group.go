@@ -30,7 +30,7 @@ func (b *Broker) handleSyncGroup(ctx context.Context, r *protocol.Request) proto
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return protocol.Reply{Resp: resp}
 	}
-	if code := b.ensureOffsetsTopic(ctx); code != 0 {
+	if code := b.groupCoordinatorCode(ctx, req.Group); code != 0 {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = code
 		return protocol.Reply{Resp: resp}

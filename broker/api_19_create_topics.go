@@ -2,15 +2,20 @@ package broker
 
 // CreateTopics (key 19), versions 0–7.
 //
-// Behavior: as Kafka with one broker: a replication factor above 1 is
-// INVALID_REPLICATION_FACTOR; manual assignments may name only this broker;
-// configs are validated by their Kafka names and ranges (INVALID_CONFIG
-// with Kafka's message); validate_only (v1+) checks without creating.
+// Behavior: as Kafka's controller: replicas are placed over the registered
+// brokers by the striped, rack-aware placer (a replication factor above
+// the number of registered brokers is INVALID_REPLICATION_FACTOR); manual
+// assignments are validated as Kafka does (INVALID_REPLICA_ASSIGNMENT with
+// its messages); the first replica leads and the ISR is the active
+// replicas. Configs are validated by their Kafka names and ranges
+// (INVALID_CONFIG with Kafka's message); validate_only (v1+) checks
+// without creating.
 // Version notes: v1 validate_only, v5 returns partitions, replication
 // factor and configs of the created topic (KIP-525), v7 returns topic ids.
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,36 +33,41 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 	for _, rt := range req.Topics {
 		st := kmsg.CreateTopicsResponseTopic{Topic: rt.Topic, NumPartitions: -1, ReplicationFactor: -1}
 		code, msg := int16(0), ""
-		partitions, rf := rt.NumPartitions, rt.ReplicationFactor
+		var assignment [][]int32
 		switch {
 		case seen[rt.Topic] > 1:
 			code, msg = kerr.InvalidRequest.Code, "Create topics request from client contains duplicate topic: "+rt.Topic
 		case !b.authorizeCreateTopic(r.Session, rt.Topic):
 			code, msg = kerr.TopicAuthorizationFailed.Code, "Authorization failed."
-		case len(rt.ReplicaAssignment) > 0 && (partitions != -1 || rf != -1):
-			code, msg = kerr.InvalidRequest.Code, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."
+		case len(rt.ReplicaAssignment) > 0 && rt.ReplicationFactor != -1:
+			code, msg = kerr.InvalidRequest.Code, "A manual partition assignment was specified, but replication factor was not set to -1."
+		case len(rt.ReplicaAssignment) > 0 && rt.NumPartitions != -1:
+			code, msg = kerr.InvalidRequest.Code, "A manual partition assignment was specified, but numPartitions was not set to -1."
 		case len(rt.ReplicaAssignment) > 0:
-			partitions, rf = int32(len(rt.ReplicaAssignment)), int16(len(rt.ReplicaAssignment[0].Replicas))
-			for i, a := range rt.ReplicaAssignment {
-				if a.Partition != int32(i) {
-					code, msg = kerr.InvalidReplicaAssignment.Code, "Partitions should be sequential starting from 0."
+			byPartition := map[int32][]int32{}
+			for _, a := range rt.ReplicaAssignment {
+				if _, dup := byPartition[a.Partition]; dup {
+					code, msg = kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("Found multiple manual partition assignments for partition %d", a.Partition)
+					break
 				}
-				if len(a.Replicas) != int(rf) {
-					code, msg = kerr.InvalidReplicaAssignment.Code, "All partitions should have the same number of replicas."
+				byPartition[a.Partition] = a.Replicas
+			}
+			for i := range len(byPartition) {
+				replicas, ok := byPartition[int32(i)]
+				if !ok && code == 0 {
+					code, msg = kerr.InvalidReplicaAssignment.Code, "partitions should be a consecutive 0-based integer sequence"
 				}
-				for _, n := range a.Replicas {
-					if n != b.cfg.NodeID {
-						code, msg = kerr.InvalidReplicaAssignment.Code, "Unknown broker in replica assignment."
-					}
-				}
+				assignment = append(assignment, replicas)
 			}
 		}
+		var partitions int32
+		var rf int16
 		if code == 0 {
 			configs := map[string]*string{}
 			for _, c := range rt.Configs {
 				configs[c.Name] = c.Value
 			}
-			code, msg = b.createTopic(ctx, rt.Topic, partitions, rf, configs, req.ValidateOnly)
+			code, msg, partitions, rf = b.createTopicAs(ctx, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs, req.ValidateOnly)
 		}
 		st.ErrorCode = code
 		if msg != "" {
@@ -66,18 +76,12 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 		// Null lists crash the Java admin client: always send one.
 		st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		if code == 0 {
+			st.NumPartitions, st.ReplicationFactor = partitions, rf
 			if t := b.lookupTopic(rt.Topic); t != nil && !req.ValidateOnly {
 				st.TopicID = t.id
-				st.NumPartitions = int32(len(t.partitions()))
-				st.ReplicationFactor = 1
 				if cfgs := b.describeTopicConfigsForCreate(t); cfgs != nil {
 					st.Configs = cfgs
 				}
-			} else if req.ValidateOnly {
-				if partitions == -1 {
-					partitions = int32(b.settings.brokerInt("num.partitions", 1))
-				}
-				st.NumPartitions, st.ReplicationFactor = partitions, 1
 			}
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -4,7 +4,9 @@ package broker
 //
 // Behavior: advances the log start offset of each partition to the given
 // offset (-1 means the high watermark); segments wholly below it are
-// deleted. An offset above the high watermark is OFFSET_OUT_OF_RANGE. The
+// deleted. An offset above the high watermark is OFFSET_OUT_OF_RANGE. Only
+// the partition's leader deletes: other brokers answer
+// NOT_LEADER_OR_FOLLOWER. The
 // response's low watermark is the new log start offset. With an
 // authorizer, each topic needs DELETE; the partitions of a topic without it
 // are TOPIC_AUTHORIZATION_FAILED and keep their records.
@@ -28,15 +30,12 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *protocol.Request) kms
 		t := b.lookupTopic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.DeleteRecordsResponseTopicPartition{Partition: rp.Partition, LowWatermark: -1}
-			var p *partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
+			p, code := leaderPartition(t, rp.Partition, -1)
 			switch {
 			case !allowed:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				off := rp.Offset
 				hw := p.highWatermark()

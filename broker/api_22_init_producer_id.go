@@ -70,6 +70,10 @@ func (b *Broker) handleInitProducerID(ctx context.Context, r *protocol.Request) 
 			resp.ProducerID, resp.ProducerEpoch = id, 0
 			return resp
 		}
+		if code := b.txnCoordinatorCode(*req.TransactionalID); code != 0 {
+			resp.ErrorCode = code
+			return resp
+		}
 		timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
 		pe, err := b.txns.coord.InitProducerID(*req.TransactionalID, timeout, expected)
 		if err != nil {

@@ -7,6 +7,10 @@ package broker
 // end offset for the latest epoch), from the leader epoch checkpoint kept
 // with the log; UNDEFINED (-1, -1) when the log has no epoch at or below
 // it. Consumers use it to detect log truncation after a leader change.
+// Only the partition's leader answers, for consumers and followers alike:
+// other brokers answer NOT_LEADER_OR_FOLLOWER, and a current leader epoch
+// older or newer than the partition's is FENCED_LEADER_EPOCH or
+// UNKNOWN_LEADER_EPOCH.
 // Version notes: v2 current leader epoch fencing; v3 replica id.
 //
 // With an authorizer, CLUSTER_ACTION on the cluster (brokers) or DESCRIBE on
@@ -39,18 +43,9 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *protocol.Reque
 		t := b.lookupTopic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.OffsetForLeaderEpochResponseTopicPartition{Partition: rp.Partition, LeaderEpoch: -1, EndOffset: -1}
-			var p *partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
-			switch {
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case rp.CurrentLeaderEpoch > p.leaderEpoch:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
+			if p, code := leaderPartition(t, rp.Partition, rp.CurrentLeaderEpoch); code != 0 {
+				sp.ErrorCode = code
+			} else {
 				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)

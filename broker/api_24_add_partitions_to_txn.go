@@ -88,8 +88,11 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, r *protocol.Reque
 		return protocol.Reply{Resp: resp}
 	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
-		err := b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)
-		code := fencedForVersion(b.txnErrorCode(err), req.Version, 2)
+		code := b.txnCoordinatorCode(req.TransactionalID)
+		if code == 0 {
+			err := b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)
+			code = fencedForVersion(b.txnErrorCode(err), req.Version, 2)
+		}
 		fill(func(txn.TopicPartition) int16 { return code })
 		return resp
 	}}
@@ -102,8 +105,9 @@ func (b *Broker) addPartitionsBatched(version int16, rt kmsg.AddPartitionsToTxnR
 		topics[i] = kmsg.AddPartitionsToTxnRequestTopic{Topic: t.Topic, Partitions: t.Partitions}
 	}
 	parts, unknown := b.txnPartitions(topics)
+	coordErr := b.txnCoordinatorCode(rt.TransactionalID)
 	var addErr int16
-	if !rt.VerifyOnly && len(unknown) == 0 {
+	if coordErr == 0 && !rt.VerifyOnly && len(unknown) == 0 {
 		addErr = b.txnErrorCode(b.txns.coord.AddPartitions(rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, parts))
 	}
 	out := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: rt.TransactionalID}
@@ -113,6 +117,8 @@ func (b *Broker) addPartitionsBatched(version int16, rt kmsg.AddPartitionsToTxnR
 			tp := txn.TopicPartition{Topic: t.Topic, Partition: p}
 			code := addErr
 			switch {
+			case coordErr != 0:
+				code = coordErr
 			case unknown[tp]:
 				code = kerr.UnknownTopicOrPartition.Code
 			case len(unknown) > 0 && !rt.VerifyOnly:
@@ -137,7 +143,7 @@ func (b *Broker) txnPartitions(topics []kmsg.AddPartitionsToTxnRequestTopic) ([]
 		for _, p := range rt.Partitions {
 			tp := txn.TopicPartition{Topic: rt.Topic, Partition: p}
 			parts = append(parts, tp)
-			if t == nil || t.partition(p) == nil {
+			if t == nil || p < 0 || p >= t.numPartitions() {
 				if unknown == nil {
 					unknown = map[txn.TopicPartition]bool{}
 				}

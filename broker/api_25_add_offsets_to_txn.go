@@ -34,6 +34,10 @@ func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, r *protocol.Request)
 		return protocol.Reply{Resp: resp}
 	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
+		if code := b.txnCoordinatorCode(req.TransactionalID); code != 0 {
+			resp.ErrorCode = code
+			return resp
+		}
 		tp := txn.TopicPartition{Topic: offsetsTopic, Partition: b.groupOffsetsPartition(req.Group)}
 		err := b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp})
 		resp.ErrorCode = fencedForVersion(b.txnErrorCode(err), req.Version, 2)

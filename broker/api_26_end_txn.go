@@ -37,6 +37,10 @@ func (b *Broker) handleEndTxn(ctx context.Context, r *protocol.Request) protocol
 		return protocol.Reply{Resp: resp}
 	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
+		if code := b.txnCoordinatorCode(req.TransactionalID); code != 0 {
+			resp.ErrorCode = code
+			return resp
+		}
 		err := b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
 		resp.ErrorCode = fencedForVersion(b.txnErrorCode(err), req.Version, 2)
 		return resp

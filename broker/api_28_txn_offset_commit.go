@@ -89,7 +89,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, r *protocol.Request)
 		}
 	}
 	if code == 0 {
-		code = b.ensureOffsetsTopic(ctx)
+		code = b.groupCoordinatorCode(ctx, req.Group)
 	}
 	if code == 0 && req.Group != "" {
 		code = b.txnOffsetVerify(req)

@@ -52,7 +52,7 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, r *protocol.Request) k
 		b.mu.RUnlock()
 		for _, t := range topics {
 			var all []int32
-			for _, p := range t.partitions() {
+			for _, p := range t.hosted() {
 				all = append(all, p.index)
 			}
 			add(t, all)

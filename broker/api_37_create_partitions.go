@@ -3,8 +3,10 @@ package broker
 // CreatePartitions (key 37), versions 0–3.
 //
 // Behavior: raises a topic's partition count; new partitions start empty.
-// A count not above the current one is INVALID_PARTITIONS; assignments may
-// name only this broker. validate_only checks without changing anything.
+// A count not above the current one is INVALID_PARTITIONS. New partitions
+// get replicas from the request's assignments (validated as Kafka does) or
+// from the striped placer, which continues after the existing partitions.
+// validate_only checks without changing anything.
 // With an authorizer, each topic needs ALTER (TOPIC_AUTHORIZATION_FAILED
 // otherwise).
 

@@ -25,10 +25,13 @@ func (b *Broker) handleDeleteGroups(ctx context.Context, r *protocol.Request) pr
 	cp.Groups = nil
 	var denied []kmsg.DeleteGroupsResponseGroup
 	for _, g := range req.Groups {
-		if b.authorize(r.Session, acl.OpDelete, acl.ResourceGroup, g) {
-			cp.Groups = append(cp.Groups, g)
-		} else {
+		switch {
+		case !b.authorize(r.Session, acl.OpDelete, acl.ResourceGroup, g):
 			denied = append(denied, kmsg.DeleteGroupsResponseGroup{Group: g, ErrorCode: kerr.GroupAuthorizationFailed.Code})
+		case !b.coordinatesGroup(g):
+			denied = append(denied, kmsg.DeleteGroupsResponseGroup{Group: g, ErrorCode: kerr.NotCoordinator.Code})
+		default:
+			cp.Groups = append(cp.Groups, g)
 		}
 	}
 	resp, wait := b.groups.DeleteGroups(&cp)

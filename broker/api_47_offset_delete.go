@@ -28,6 +28,11 @@ func (b *Broker) handleOffsetDelete(ctx context.Context, r *protocol.Request) pr
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return protocol.Reply{Resp: resp}
 	}
+	if !b.coordinatesGroup(req.Group) {
+		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return protocol.Reply{Resp: resp}
+	}
 	cp := *req
 	cp.Topics = nil
 	var denied []kmsg.OffsetDeleteResponseTopic

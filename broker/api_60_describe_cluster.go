@@ -2,10 +2,12 @@ package broker
 
 // DescribeCluster (key 60), versions 0–2.
 //
-// Behavior: this broker is the only broker and the controller. v1 adds the
-// endpoint type (1 = brokers; asking for controllers is answered with
+// Behavior: answered from the metadata image: every registered, unfenced
+// broker with its endpoint for the listener the request came on and its
+// rack, and the metadata store's controller. v1 adds the endpoint type
+// (1 = brokers; asking for controllers is answered with
 // UNSUPPORTED_ENDPOINT_TYPE as a broker listener does in Kafka); v2 the
-// fenced flag.
+// fenced flag, and fenced brokers too when IncludeFencedBrokers is set.
 
 import (
 	"context"
@@ -31,10 +33,18 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *protocol.Request) k
 		resp.ClusterAuthorizedOperations = authorizedOpsOmitted
 		return resp
 	}
-	resp.ClusterID = b.meta.Image().ClusterID
-	resp.ControllerID = b.cfg.NodeID
-	host, port := b.advertisedFor(r.Session.Listener)
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.cfg.NodeID, Host: host, Port: port, Rack: b.rack()}}
+	img := b.meta.Image()
+	resp.ClusterID = img.ClusterID
+	resp.ControllerID = b.controllerID()
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{}
+	for _, id := range img.BrokerIDs() {
+		reg := img.Brokers[id]
+		ep, ok := reg.Endpoint(r.Session.Listener)
+		if !ok || (reg.Fenced && !(req.Version >= 2 && req.IncludeFencedBrokers)) {
+			continue
+		}
+		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: id, Host: ep.Host, Port: ep.Port, Rack: rackPtr(reg.Rack), IsFenced: reg.Fenced})
+	}
 	resp.ClusterAuthorizedOperations = authorizedOpsOmitted
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = b.authorizedOps(r.Session, acl.ResourceCluster, acl.ClusterName)

@@ -29,17 +29,17 @@ func (b *Broker) handleDescribeProducers(ctx context.Context, r *protocol.Reques
 		t := b.lookupTopic(rt.Topic)
 		for _, i := range rt.Partitions {
 			sp := kmsg.DescribeProducersResponseTopicPartition{Partition: i, ActiveProducers: []kmsg.DescribeProducersResponseTopicPartitionActiveProducer{}}
-			var p *partition
-			if t != nil {
-				p = t.partition(i)
-			}
+			p, code := leaderPartition(t, i, -1)
 			switch {
 			case !allowed:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				sp.ErrorMessage = kmsg.StringPtr(authorizationMessage(sp.ErrorCode))
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code == kerr.UnknownTopicOrPartition.Code:
+				sp.ErrorCode = code
 				sp.ErrorMessage = kmsg.StringPtr("This server does not host this topic-partition.")
+			case code != 0:
+				sp.ErrorCode = code
+				sp.ErrorMessage = kmsg.StringPtr("This is not the correct leader for this partition.")
 			default:
 				sp.ActiveProducers = p.describeProducers()
 			}

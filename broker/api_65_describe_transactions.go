@@ -24,8 +24,14 @@ func (b *Broker) handleDescribeTransactions(ctx context.Context, r *protocol.Req
 	req := r.Msg.(*kmsg.DescribeTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	var allowed []string
+	codes := map[string]int16{}
 	for _, id := range req.TransactionalIDs {
-		if b.authorize(r.Session, acl.OpDescribe, acl.ResourceTransactionalID, id) {
+		switch {
+		case !b.authorize(r.Session, acl.OpDescribe, acl.ResourceTransactionalID, id):
+			codes[id] = kerr.TransactionalIDAuthorizationFailed.Code
+		case b.txnCoordinatorCode(id) != 0:
+			codes[id] = kerr.NotCoordinator.Code
+		default:
 			allowed = append(allowed, id)
 		}
 	}
@@ -45,7 +51,7 @@ func (b *Broker) handleDescribeTransactions(ctx context.Context, r *protocol.Req
 			continue
 		}
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
-		st.TransactionalID, st.ErrorCode = id, kerr.TransactionalIDAuthorizationFailed.Code
+		st.TransactionalID, st.ErrorCode = id, codes[id]
 		st.StartTimestamp, st.ProducerID, st.ProducerEpoch = -1, -1, -1
 		resp.TransactionStates = append(resp.TransactionStates, st)
 	}

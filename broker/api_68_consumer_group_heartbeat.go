@@ -44,7 +44,7 @@ func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, r *protocol.R
 		}
 	}
 	if code == 0 {
-		code = b.ensureOffsetsTopic(ctx)
+		code = b.groupCoordinatorCode(ctx, req.Group)
 	}
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)

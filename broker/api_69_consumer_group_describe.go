@@ -25,15 +25,27 @@ import (
 
 func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.ConsumerGroupDescribeRequest)
-	allowed, permitted := b.authorizeGroups(r.Session, acl.OpDescribe, req.Groups)
+	allowed, _ := b.authorizeGroups(r.Session, acl.OpDescribe, req.Groups)
+	codes := make([]int16, len(req.Groups))
+	var permitted []string
+	for i, g := range req.Groups {
+		switch {
+		case !allowed[i]:
+			codes[i] = kerr.GroupAuthorizationFailed.Code
+		case !b.coordinatesGroup(g):
+			codes[i] = kerr.NotCoordinator.Code
+		default:
+			permitted = append(permitted, g)
+		}
+	}
 	cp := *req
 	cp.Groups = permitted
 	described := b.groups.ConsumerGroupDescribe(&cp)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	for i, g := range req.Groups {
-		if !allowed[i] {
+		if codes[i] != 0 {
 			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
-			dg.Group, dg.ErrorCode, dg.AuthorizedOperations = g, kerr.GroupAuthorizationFailed.Code, authorizedOpsOmitted
+			dg.Group, dg.ErrorCode, dg.AuthorizedOperations = g, codes[i], authorizedOpsOmitted
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}

@@ -101,6 +101,18 @@ func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
 
 // Handle implements protocol.Handler.
 func (b *Broker) Handle(ctx context.Context, req *protocol.Request) protocol.Reply {
+	select {
+	case <-b.ready:
+	default:
+		// The listeners are bound just before the broker registers
+		// (its advertised ports are known only then): hold requests
+		// until it has, so that every answer lists this broker.
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+			return protocol.Reply{NoResponse: true, Close: true}
+		}
+	}
 	a := b.apis[req.Header.Key]
 	start := time.Now()
 	reply := a.handle(ctx, req)

@@ -361,7 +361,7 @@ func authzState(t *testing.T, tb *testBroker, n authzNames) string {
 	sort.Strings(topics)
 	fmt.Fprintf(&b, "topics %v; acls %d; scram %d; broker configs %v\n", topics, len(img.ACLs), len(img.ScramCredentials), img.BrokerConfigs)
 	if t := tb.lookupTopic(n.topic); t != nil {
-		for _, p := range t.partitions() {
+		for _, p := range t.hosted() {
 			fmt.Fprintf(&b, "partition %d: start %d end %d\n", p.index, p.log.LogStartOffset(), p.highWatermark())
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +43,8 @@ type Config struct {
 	// (server.properties and --set), already validated.
 	Settings map[string]string
 	// Metadata, if set, replaces the single-node metadata log kept in
-	// DataDir.
+	// DataDir: several brokers sharing a replicated store form a
+	// cluster.
 	Metadata MetadataStore
 	Logger   *slog.Logger
 	// Now is the clock; time.Now by default.
@@ -87,6 +89,11 @@ type Broker struct {
 		byID   map[TopicID]*topic
 	}
 
+	// incarnation identifies this run of the broker in its registration.
+	incarnation string
+	// registered is set once the registration is applied.
+	registered atomic.Bool
+
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -114,11 +121,12 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "broker", "node_id", cfg.NodeID),
-		now:      cfg.Now,
-		settings: settings,
-		ready:    make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "broker", "node_id", cfg.NodeID),
+		now:         cfg.Now,
+		settings:    settings,
+		ready:       make(chan struct{}),
+		incarnation: newIncarnation(),
 	}
 	b.mu.topics = map[string]*topic{}
 	b.mu.byID = map[TopicID]*topic{}
@@ -148,7 +156,7 @@ func (b *Broker) Start() error {
 	if b.cfg.Metadata != nil {
 		b.meta = b.cfg.Metadata
 	} else {
-		m, err := openFileMetadataStore(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), b.log)
+		m, err := openFileMetadataStore(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), b.cfg.NodeID, b.log)
 		if err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
@@ -156,6 +164,9 @@ func (b *Broker) Start() error {
 	}
 	b.settings.setDynamic(b.meta.Image().BrokerConfigs, b.cfg.NodeID)
 	start := time.Now()
+	if err := b.assignStatelessPartitions(); err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
 	if err := b.removeStrayLogs(); err != nil {
 		return err
 	}
@@ -186,10 +197,22 @@ func (b *Broker) Start() error {
 		Logger:          b.cfg.Logger,
 	}, b)
 	if err := b.server.Start(); err != nil {
+		b.bgCancel()
+		b.bgWG.Wait()
+		b.stopGroups()
 		b.closeLogs()
 		return err
 	}
+	if err := b.register(); err != nil {
+		b.server.Close()
+		b.bgCancel()
+		b.bgWG.Wait()
+		b.stopGroups()
+		b.closeLogs()
+		return fmt.Errorf("registering broker %d: %w", b.cfg.NodeID, err)
+	}
 	b.startBackground()
+	b.startMetadataListener()
 	close(b.ready)
 	return nil
 }
@@ -207,6 +230,7 @@ func (b *Broker) Close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	b.fenceOnClose()
 	if b.server != nil {
 		b.server.Close()
 	}
@@ -228,7 +252,7 @@ func (b *Broker) closeLogs() error {
 	defer b.mu.Unlock()
 	var first error
 	for _, t := range b.mu.topics {
-		for _, p := range t.partitions() {
+		for _, p := range t.hosted() {
 			if err := p.close(); err != nil && first == nil {
 				first = err
 			}
@@ -269,8 +293,9 @@ func partitionDirName(topic string, partition int32) string {
 // background deleter removes it (and start-up removes any left over).
 const deletedDirSuffix = "-delete"
 
-// removeStrayLogs deletes directories of deleted topics left by a crash
-// and partition directories the metadata does not know.
+// removeStrayLogs deletes directories of deleted topics left by a crash,
+// and partition directories of partitions the metadata does not know or
+// that have no replica on this broker.
 func (b *Broker) removeStrayLogs() error {
 	entries, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
@@ -279,7 +304,9 @@ func (b *Broker) removeStrayLogs() error {
 	known := map[string]bool{}
 	for _, t := range b.meta.Image().Topics {
 		for p := int32(0); p < t.Partitions; p++ {
-			known[partitionDirName(t.Name, p)] = true
+			if st, ok := t.Partition(p); ok && slices.Contains(st.Replicas, b.cfg.NodeID) {
+				known[partitionDirName(t.Name, p)] = true
+			}
 		}
 	}
 	for _, e := range entries {
@@ -306,9 +333,13 @@ func looksLikePartitionDir(name string) bool {
 	return err == nil
 }
 
-// reconcile makes the live topics match the metadata image: it opens logs
-// of new topics and partitions, applies config changes, and removes topics
-// that are gone. Callers hold adminMu (or are starting up).
+// reconcile makes the live topics match the metadata image: it applies
+// config changes, opens the logs of partitions with a replica on this
+// broker, gives each its role (leader or follower) from its partition
+// state, closes and removes the logs of partitions whose replicas no
+// longer include this broker, and removes topics that are gone. It is
+// idempotent: it runs after every metadata change, whoever made it.
+// Callers hold adminMu (or are starting up).
 func (b *Broker) reconcile() error {
 	img := b.meta.Image()
 	b.settings.setDynamic(img.BrokerConfigs, b.cfg.NodeID)
@@ -324,12 +355,16 @@ func (b *Broker) reconcile() error {
 	for _, t := range gone {
 		b.dropTopic(t)
 	}
-	for _, ti := range img.Topics {
+	var first error
+	for _, name := range img.sortedTopicNames() {
+		ti := img.Topics[name]
 		b.mu.RLock()
 		t := b.mu.byID[ti.ID]
 		b.mu.RUnlock()
 		if t == nil {
 			t = &topic{name: ti.Name, id: ti.ID, logger: b.log.With("topic", ti.Name), metrics: b.metrics.forTopic(ti.Name)}
+			empty := []*partition{}
+			t.parts.Store(&empty)
 			b.mu.Lock()
 			b.mu.topics[ti.Name] = t
 			b.mu.byID[ti.ID] = t
@@ -337,26 +372,16 @@ func (b *Broker) reconcile() error {
 		}
 		ts := b.settings.topic(ti.Configs)
 		t.settings.Store(ts)
-		parts := t.partitions()
-		for _, p := range parts {
+		for _, p := range t.hosted() {
 			if err := p.log.SetConfig(ts.storage); err != nil {
 				b.log.Error("topic config not applied to log", "topic", t.name, "partition", p.index, "err", err)
 			}
 		}
-		if int32(len(parts)) < ti.Partitions {
-			next := append([]*partition(nil), parts...)
-			for i := int32(len(parts)); i < ti.Partitions; i++ {
-				p, err := b.openPartition(t, i, ts)
-				if err != nil {
-					return err
-				}
-				p.log.SetFsyncObserver(b.metrics.observeFsync)
-				next = append(next, p)
-			}
-			t.parts.Store(&next)
+		if err := b.reconcilePartitions(t, ti, ts); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // dropTopic removes a deleted topic from service and deletes its logs in
@@ -370,28 +395,38 @@ func (b *Broker) dropTopic(t *topic) {
 	b.mu.Unlock()
 	t.deleted.Store(true)
 	b.dropTopicMetrics(t)
-	for _, p := range t.partitions() {
-		p.wakeAll()
-		p.log.Close()
-		dir := filepath.Join(b.cfg.DataDir, partitionDirName(t.name, p.index))
-		tomb := fmt.Sprintf("%s.%s%s", dir, t.id, deletedDirSuffix)
-		if err := os.Rename(dir, tomb); err != nil {
-			b.log.Error("cannot rename log directory of deleted topic", "dir", dir, "err", err)
-			continue
-		}
-		b.bgWG.Add(1)
-		go func() {
-			defer b.bgWG.Done()
-			if err := os.RemoveAll(tomb); err != nil {
-				b.log.Error("cannot remove log directory of deleted topic", "dir", tomb, "err", err)
-			}
-		}()
+	for _, p := range t.hosted() {
+		b.deletePartitionLog(p)
 	}
 	b.log.Info("topic deleted", "topic", t.name, "topic_id", t.id.String())
 }
 
-// topic is a live topic. Its partition slice is replaced (never mutated)
-// when partitions are added, so readers load it without locks.
+// deletePartitionLog closes a partition taken out of service and deletes
+// its log directory: it is renamed at once (so that a new replica of the
+// same partition starts empty) and removed in the background.
+func (b *Broker) deletePartitionLog(p *partition) {
+	p.wakeAll()
+	p.log.Close()
+	dir := filepath.Join(b.cfg.DataDir, partitionDirName(p.topic.name, p.index))
+	tomb := fmt.Sprintf("%s.%s%s", dir, newIncarnation(), deletedDirSuffix)
+	if err := os.Rename(dir, tomb); err != nil {
+		b.log.Error("cannot rename log directory of a removed partition", "dir", dir, "err", err)
+		return
+	}
+	b.bgWG.Add(1)
+	go func() {
+		defer b.bgWG.Done()
+		if err := os.RemoveAll(tomb); err != nil {
+			b.log.Error("cannot remove log directory of a removed partition", "dir", tomb, "err", err)
+		}
+	}()
+}
+
+// topic is a live topic: every topic of the metadata image has one, with
+// or without replicas on this broker. Its partition slice has one entry
+// per partition, nil where this broker holds no replica; it is replaced
+// (never mutated) when partitions are added, opened or removed, so
+// readers load it without locks.
 type topic struct {
 	name     string
 	id       TopicID
@@ -403,19 +438,36 @@ type topic struct {
 	metrics *topicMetrics
 }
 
-func (t *topic) partitions() []*partition {
+func (t *topic) slots() []*partition {
 	if p := t.parts.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
+// numPartitions is the topic's partition count.
+func (t *topic) numPartitions() int32 { return int32(len(t.slots())) }
+
+// partition returns partition i if this broker holds a replica of it, as
+// leader or follower, else nil.
 func (t *topic) partition(i int32) *partition {
-	ps := t.partitions()
+	ps := t.slots()
 	if i < 0 || int(i) >= len(ps) {
 		return nil
 	}
 	return ps[i]
+}
+
+// hosted returns the partitions of which this broker holds a replica.
+func (t *topic) hosted() []*partition {
+	ps := t.slots()
+	out := make([]*partition, 0, len(ps))
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // lookupTopic returns a live topic by name.
@@ -476,7 +528,7 @@ func (b *Broker) allPartitions() []*partition {
 	defer b.mu.RUnlock()
 	var out []*partition
 	for _, t := range b.mu.topics {
-		out = append(out, t.partitions()...)
+		out = append(out, t.hosted()...)
 	}
 	return out
 }

@@ -182,7 +182,7 @@ func TestDeleteRecordsAndPartitions(t *testing.T) {
 // complete record and accepts new ones.
 func TestMetadataLogTornTail(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openFileMetadataStore(dir, nil)
+	s, err := openFileMetadataStore(dir, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestMetadataLogTornTail(t *testing.T) {
 	}
 	f.WriteString(`1234abcd {"type":"topic","topic":"b"`)
 	f.Close()
-	s, err = openFileMetadataStore(dir, nil)
+	s, err = openFileMetadataStore(dir, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestMetadataLogTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = openFileMetadataStore(dir, nil)
+	s, err = openFileMetadataStore(dir, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

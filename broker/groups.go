@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -27,14 +26,16 @@ const groupTickInterval = 50 * time.Millisecond
 // __consumer_offsets.
 type offsetsLog struct{ b *Broker }
 
+// partition returns partition p of __consumer_offsets when this broker
+// leads it (and so coordinates its groups).
 func (l offsetsLog) partition(p int32) (*partition, error) {
 	t := l.b.lookupTopic(offsetsTopic)
 	if t == nil {
 		return nil, errors.New("__consumer_offsets does not exist")
 	}
 	part := t.partition(p)
-	if part == nil {
-		return nil, fmt.Errorf("__consumer_offsets has no partition %d", p)
+	if part == nil || !part.isLeader() {
+		return nil, fmt.Errorf("%w: this broker does not lead __consumer_offsets partition %d", kerr.NotCoordinator, p)
 	}
 	return part, nil
 }
@@ -86,9 +87,13 @@ func (l offsetsLog) AppendTxn(p int32, producerID int64, epoch int16, recs []gro
 // producer's transaction is open on the partition from this batch on
 // (its first offset holds the last stable offset back) until its marker.
 func (p *partition) appendCoordinatorTxn(batch []byte, producerID int64, epoch int16, now int64) (int64, error) {
-	binary.BigEndian.PutUint32(batch[12:], uint32(p.leaderEpoch))
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	leaderEpoch, err := p.appendEpochLocked()
+	if err != nil {
+		return 0, err
+	}
+	stampLeaderEpoch(batch, leaderEpoch)
 	e := p.producers.producers[producerID]
 	if e != nil && epoch < e.Epoch {
 		return 0, fmt.Errorf("%w: epoch %d of producer %d is older than its current epoch %d", kerr.InvalidProducerEpoch, epoch, producerID, e.Epoch)
@@ -120,11 +125,13 @@ func (l offsetsLog) Sync(p int32, last int64) error {
 }
 
 // Replay reads the partition from its log start offset to its end,
-// telling fn which records are transactional or transaction markers.
+// telling fn which records are transactional or transaction markers. A
+// partition this broker does not lead has nothing to load: its groups are
+// coordinated by its leader.
 func (l offsetsLog) Replay(p int32, fn func(r group.LogRecord) error) error {
 	part, err := l.partition(p)
 	if err != nil {
-		return nil // no topic yet: nothing to load
+		return nil // no topic yet, or led by another broker: nothing to load
 	}
 	start := part.log.LogStartOffset()
 	_, err = part.scanBatches(start, part.highWatermark(), func(batch []byte) error {
@@ -150,7 +157,7 @@ func (bt brokerTopics) Topic(name string) (group.TopicInfo, bool) {
 	if t == nil {
 		return group.TopicInfo{}, false
 	}
-	return group.TopicInfo{Name: t.name, ID: t.id, Partitions: int32(len(t.partitions())), Internal: internalTopics[t.name]}, true
+	return group.TopicInfo{Name: t.name, ID: t.id, Partitions: t.numPartitions(), Internal: internalTopics[t.name]}, true
 }
 
 func (bt brokerTopics) All() []group.TopicInfo {
@@ -158,7 +165,7 @@ func (bt brokerTopics) All() []group.TopicInfo {
 	defer bt.b.mu.RUnlock()
 	out := make([]group.TopicInfo, 0, len(bt.b.mu.topics))
 	for _, t := range bt.b.mu.topics {
-		out = append(out, group.TopicInfo{Name: t.name, ID: t.id, Partitions: int32(len(t.partitions())), Internal: internalTopics[t.name]})
+		out = append(out, group.TopicInfo{Name: t.name, ID: t.id, Partitions: t.numPartitions(), Internal: internalTopics[t.name]})
 	}
 	return out
 }
@@ -169,7 +176,7 @@ func (bt brokerTopics) All() []group.TopicInfo {
 func (b *Broker) startGroups() error {
 	n := int32(b.settings.brokerInt("offsets.topic.num.partitions", 50))
 	if t := b.lookupTopic(offsetsTopic); t != nil {
-		n = int32(len(t.partitions()))
+		n = t.numPartitions()
 	}
 	msSetting := func(name string, def int64) time.Duration {
 		return time.Duration(b.settings.brokerInt(name, def)) * time.Millisecond

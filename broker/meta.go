@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -47,8 +48,9 @@ func (id *TopicID) UnmarshalText(b []byte) error {
 
 // MetadataRecord is one change to the cluster metadata. The set of record
 // types mirrors the KRaft metadata log (TopicRecord, PartitionRecord,
-// RemoveTopicRecord, ConfigRecord), so that a replicated metadata log can
-// carry the same records.
+// RemoveTopicRecord, ConfigRecord, RegisterBrokerRecord...), so that a
+// replicated metadata log can carry the same records. docs/cluster.md
+// describes each type.
 type MetadataRecord struct {
 	Type MetadataRecordType `json:"type"`
 	// ClusterID is set by a ClusterRecord.
@@ -78,6 +80,12 @@ type MetadataRecord struct {
 	// sets, or (with only User and Mechanism) the one a
 	// RemoveScramCredentialRecordType record removes.
 	Scram *ScramCredentialRecord `json:"scram,omitempty"`
+	// Broker is the registration a RegisterBrokerRecord upserts, or the
+	// broker (ID, and Incarnation when set) an UnregisterBrokerRecord
+	// removes or a BrokerStateRecord fences or unfences.
+	Broker *BrokerRegistration `json:"broker,omitempty"`
+	// Partition is the state a PartitionRecordType record sets.
+	Partition *PartitionRecord `json:"partition,omitempty"`
 }
 
 // ScramCredentialRecord is one user's SCRAM credential for one mechanism,
@@ -136,6 +144,19 @@ const (
 	// RemoveUserScramCredentialRecord do.
 	ScramCredentialRecordType       MetadataRecordType = "scram_credential"
 	RemoveScramCredentialRecordType MetadataRecordType = "remove_scram_credential"
+	// RegisterBrokerRecord adds or replaces a broker's registration,
+	// UnregisterBrokerRecord removes it and BrokerStateRecord changes its
+	// fenced and controlled-shutdown flags, as KRaft's
+	// RegisterBrokerRecord, UnregisterBrokerRecord and
+	// BrokerRegistrationChangeRecord do.
+	RegisterBrokerRecord   MetadataRecordType = "register_broker"
+	UnregisterBrokerRecord MetadataRecordType = "unregister_broker"
+	BrokerStateRecord      MetadataRecordType = "broker_state"
+	// PartitionRecordType sets the whole state of one partition
+	// (replicas, ISR, leader), as KRaft's PartitionRecord and
+	// PartitionChangeRecord do; with an expected partition epoch it is a
+	// compare-and-set.
+	PartitionRecordType MetadataRecordType = "partition"
 )
 
 // MetadataImage is the metadata state that results from applying the
@@ -156,6 +177,14 @@ type MetadataImage struct {
 	// mechanism (see ScramCredentialRecord.key). It is shared between
 	// images and copied before a change.
 	ScramCredentials map[string]ScramCredentialRecord
+	// Brokers holds the registered brokers by node id. It is shared
+	// between images and copied before a change.
+	Brokers map[int32]BrokerRegistration
+
+	// owned holds the topics this image copied while its batch is being
+	// applied: they are not shared with an older image and may change in
+	// place. Publishing the image (seal) clears it.
+	owned map[*TopicImage]bool
 }
 
 // TopicImage is one topic in a MetadataImage.
@@ -165,6 +194,10 @@ type TopicImage struct {
 	Partitions        int32
 	ReplicationFactor int16
 	Configs           map[string]string
+	// Assignment holds the state of each partition, indexed by
+	// partition. Use Partition to read it: an entry with no replicas
+	// (or a missing one) has no state recorded.
+	Assignment []PartitionState
 }
 
 func newImage() *MetadataImage {
@@ -172,7 +205,47 @@ func newImage() *MetadataImage {
 		Topics:        map[string]*TopicImage{},
 		ByID:          map[TopicID]*TopicImage{},
 		BrokerConfigs: map[string]map[string]string{},
+		owned:         map[*TopicImage]bool{},
 	}
+}
+
+// seal marks the image published: from now on it never changes.
+func (im *MetadataImage) seal() *MetadataImage {
+	im.owned = nil
+	return im
+}
+
+// mutableTopic returns the topic with the given id as a copy owned by this
+// image (made once per batch), or false if there is no such topic.
+func (im *MetadataImage) mutableTopic(id TopicID) (*TopicImage, bool) {
+	old, ok := im.ByID[id]
+	if !ok {
+		return nil, false
+	}
+	if im.owned[old] {
+		return old, true
+	}
+	t := *old
+	t.Assignment = slices.Clone(old.Assignment)
+	im.Topics[t.Name], im.ByID[t.ID] = &t, &t
+	im.owned[&t] = true
+	return &t, true
+}
+
+// applyBatch returns the image that results from applying recs in order,
+// published, or the first record's error: a batch applies whole or not at
+// all, and im never changes.
+func (im *MetadataImage) applyBatch(recs []MetadataRecord) (*MetadataImage, error) {
+	next := im.clone()
+	for i, r := range recs {
+		if err := next.apply(r); err != nil {
+			if len(recs) > 1 {
+				return nil, fmt.Errorf("record %d of %d (%s): %w", i+1, len(recs), r.Type, err)
+			}
+			return nil, err
+		}
+	}
+	return next.seal(), nil
 }
 
 func (im *MetadataImage) clone() *MetadataImage {
@@ -181,6 +254,7 @@ func (im *MetadataImage) clone() *MetadataImage {
 		Topics:        make(map[string]*TopicImage, len(im.Topics)),
 		ByID:          make(map[TopicID]*TopicImage, len(im.ByID)),
 		BrokerConfigs: make(map[string]map[string]string, len(im.BrokerConfigs)),
+		owned:         map[*TopicImage]bool{},
 	}
 	for name, t := range im.Topics {
 		out.Topics[name] = t
@@ -190,6 +264,7 @@ func (im *MetadataImage) clone() *MetadataImage {
 	out.NextProducerID = im.NextProducerID
 	out.ACLs = im.ACLs
 	out.ScramCredentials = im.ScramCredentials
+	out.Brokers = im.Brokers
 	return out
 }
 
@@ -201,25 +276,32 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 		im.ClusterID = r.ClusterID
 	case TopicRecord:
 		if _, ok := im.Topics[r.Topic]; ok {
-			return fmt.Errorf("topic %q already exists", r.Topic)
+			return fmt.Errorf("%w: %q", ErrTopicExists, r.Topic)
+		}
+		if _, ok := im.ByID[r.ID]; ok {
+			return fmt.Errorf("topic id %s already exists", r.ID)
+		}
+		if r.Partitions < 0 {
+			return fmt.Errorf("topic %q: negative partition count %d", r.Topic, r.Partitions)
 		}
 		t := &TopicImage{Name: r.Topic, ID: r.ID, Partitions: r.Partitions, ReplicationFactor: r.ReplicationFactor, Configs: maps.Clone(r.Configs)}
 		if t.Configs == nil {
 			t.Configs = map[string]string{}
 		}
+		t.Assignment = make([]PartitionState, r.Partitions)
 		im.Topics[t.Name] = t
 		im.ByID[t.ID] = t
+		im.owned[t] = true
 	case PartitionsRecord:
-		old, ok := im.ByID[r.ID]
+		t, ok := im.mutableTopic(r.ID)
 		if !ok {
 			return fmt.Errorf("partitions record for unknown topic id %s", r.ID)
 		}
-		if r.Partitions < old.Partitions {
-			return fmt.Errorf("topic %q: partition count cannot shrink from %d to %d", old.Name, old.Partitions, r.Partitions)
+		if r.Partitions < t.Partitions {
+			return fmt.Errorf("topic %q: partition count cannot shrink from %d to %d", t.Name, t.Partitions, r.Partitions)
 		}
-		t := *old
 		t.Partitions = r.Partitions
-		im.Topics[t.Name], im.ByID[t.ID] = &t, &t
+		t.growAssignment()
 	case RemoveTopicRecord:
 		old, ok := im.ByID[r.ID]
 		if !ok {
@@ -234,13 +316,11 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 		}
 		switch r.ConfigResource {
 		case "topic":
-			old, ok := im.ByID[r.ID]
+			t, ok := im.mutableTopic(r.ID)
 			if !ok {
 				return fmt.Errorf("config record for unknown topic id %s", r.ID)
 			}
-			t := *old
 			t.Configs = cfgs
-			im.Topics[t.Name], im.ByID[t.ID] = &t, &t
 		case "broker":
 			im.BrokerConfigs[r.Name] = cfgs
 		default:
@@ -290,6 +370,14 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 		}
 		im.ACLs = maps.Clone(im.ACLs)
 		delete(im.ACLs, r.ACL.ID)
+	case RegisterBrokerRecord:
+		return im.applyRegisterBroker(r.Broker)
+	case UnregisterBrokerRecord:
+		return im.applyUnregisterBroker(r.Broker)
+	case BrokerStateRecord:
+		return im.applyBrokerState(r.Broker)
+	case PartitionRecordType:
+		return im.applyPartition(r.Partition)
 	default:
 		return fmt.Errorf("unknown metadata record type %q", r.Type)
 	}
@@ -299,6 +387,7 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 // records returns a minimal list of records that rebuilds the image.
 func (im *MetadataImage) records() []MetadataRecord {
 	out := []MetadataRecord{{Type: ClusterRecord, ClusterID: im.ClusterID}}
+	out = append(out, im.brokerRecords()...)
 	names := make([]string, 0, len(im.Topics))
 	for name := range im.Topics {
 		names = append(names, name)
@@ -307,6 +396,7 @@ func (im *MetadataImage) records() []MetadataRecord {
 	for _, name := range names {
 		t := im.Topics[name]
 		out = append(out, MetadataRecord{Type: TopicRecord, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor, Configs: t.Configs})
+		out = append(out, t.partitionRecords()...)
 	}
 	keys := make([]string, 0, len(im.BrokerConfigs))
 	for k := range im.BrokerConfigs {
@@ -340,23 +430,43 @@ func (im *MetadataImage) records() []MetadataRecord {
 	return out
 }
 
-// MetadataStore holds the cluster metadata durably. Apply returns once the
-// records are durable and applied; Image returns the latest image. The
-// single-node store below keeps a local log file; a replicated
-// implementation commits the same records through a consensus log.
+// MetadataStore holds the cluster metadata durably. The single-node store
+// below keeps a local log file; a replicated implementation commits the
+// same records through a consensus log, and every broker of the cluster
+// applies them in the same order.
 type MetadataStore interface {
+	// Image returns the latest applied image. When the broker starts,
+	// it must hold every record committed before: the broker opens and
+	// deletes logs according to it.
 	Image() *MetadataImage
+	// Apply commits recs as one batch and returns once they are durable
+	// and applied to the image. A batch applies whole or not at all: if
+	// any record does not fit the image, none applies and the error
+	// says why (a partition record whose expected partition epoch is not
+	// the current one fails with an error wrapping
+	// ErrPartitionEpochMismatch).
 	Apply(ctx context.Context, recs ...MetadataRecord) error
+	// Updates is signalled (it has a capacity of 1 and is never closed)
+	// after every applied batch, whichever broker proposed it, so that
+	// the broker reconciles its logs with the new image.
+	Updates() <-chan struct{}
+	// ControllerID is the node id of the active controller (the leader
+	// of the metadata quorum), or -1 while none is known. A single-node
+	// store answers its own node id.
+	ControllerID() int32
 	Close() error
 }
 
 // fileMetadataStore is the single-node MetadataStore: an append-only file
-// of records, each line "<crc32c hex> <json>\n", fsynced before Apply
-// returns. Opening replays it; a torn last line (a crash mid-write) is
-// dropped, since Apply never acknowledged it.
+// of records, each line "<crc32c hex> <json>\n" holding one record (a JSON
+// object) or the records of one Apply batch (a JSON array), fsynced before
+// Apply returns. Opening replays it; a torn last line (a crash mid-write)
+// is dropped whole, since Apply never acknowledged it.
 type fileMetadataStore struct {
-	path string
-	log  *slog.Logger
+	path    string
+	log     *slog.Logger
+	nodeID  int32
+	updates chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -371,12 +481,13 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // store rewrites the log as a snapshot of the image.
 const metadataCompactThreshold = 1000
 
-// openFileMetadataStore opens or creates the metadata log in dir.
-func openFileMetadataStore(dir string, logger *slog.Logger) (*fileMetadataStore, error) {
+// openFileMetadataStore opens or creates the metadata log in dir, for the
+// broker nodeID (the controller of its single-node cluster).
+func openFileMetadataStore(dir string, nodeID int32, logger *slog.Logger) (*fileMetadataStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &fileMetadataStore{path: filepath.Join(dir, "metadata.log"), log: logger}
+	s := &fileMetadataStore{path: filepath.Join(dir, "metadata.log"), log: logger, nodeID: nodeID, updates: make(chan struct{}, 1)}
 	image, n, validBytes, err := replayMetadata(s.path)
 	if err != nil {
 		return nil, err
@@ -396,7 +507,7 @@ func openFileMetadataStore(dir string, logger *slog.Logger) (*fileMetadataStore,
 		return nil, err
 	}
 	s.mu.f = f
-	s.mu.image = image
+	s.mu.image = image.seal()
 	return s, nil
 }
 
@@ -426,7 +537,7 @@ func replayMetadata(path string) (*MetadataImage, int, int64, error) {
 			break // torn tail
 		}
 		line := data[:nl]
-		rec, ok := decodeMetadataLine(line)
+		recs, ok := decodeMetadataLine(line)
 		if !ok {
 			// Only the last line may be torn; anything before a valid
 			// line is real corruption.
@@ -435,37 +546,57 @@ func replayMetadata(path string) (*MetadataImage, int, int64, error) {
 			}
 			break
 		}
-		if err := image.apply(rec); err != nil {
-			return nil, 0, 0, fmt.Errorf("metadata log %s at byte %d: %w", path, valid, err)
+		for _, rec := range recs {
+			if err := image.apply(rec); err != nil {
+				return nil, 0, 0, fmt.Errorf("metadata log %s at byte %d: %w", path, valid, err)
+			}
 		}
-		n++
+		n += len(recs)
 		valid += int64(nl + 1)
 		data = data[nl+1:]
 	}
 	return image, n, valid, nil
 }
 
-func decodeMetadataLine(line []byte) (MetadataRecord, bool) {
-	var rec MetadataRecord
+// decodeMetadataLine decodes one line of the log: a JSON object is one
+// record, a JSON array is the records of one Apply batch, which a torn
+// write drops whole.
+func decodeMetadataLine(line []byte) ([]MetadataRecord, bool) {
 	if len(line) < 10 || line[8] != ' ' {
-		return rec, false
+		return nil, false
 	}
 	var sum [4]byte
 	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
-		return rec, false
+		return nil, false
 	}
 	body := line[9:]
 	if crc32.Checksum(body, crcTable) != uint32(sum[0])<<24|uint32(sum[1])<<16|uint32(sum[2])<<8|uint32(sum[3]) {
-		return rec, false
+		return nil, false
 	}
+	if body[0] == '[' {
+		var recs []MetadataRecord
+		if err := json.Unmarshal(body, &recs); err != nil || len(recs) == 0 {
+			return nil, false
+		}
+		return recs, true
+	}
+	var rec MetadataRecord
 	if err := json.Unmarshal(body, &rec); err != nil {
-		return rec, false
+		return nil, false
 	}
-	return rec, true
+	return []MetadataRecord{rec}, true
 }
 
-func appendMetadataLine(dst []byte, rec MetadataRecord) []byte {
-	body, err := json.Marshal(rec)
+// appendMetadataLine encodes recs as one line: the record itself when
+// there is one, else the array of them.
+func appendMetadataLine(dst []byte, recs ...MetadataRecord) []byte {
+	var body []byte
+	var err error
+	if len(recs) == 1 {
+		body, err = json.Marshal(recs[0])
+	} else {
+		body, err = json.Marshal(recs)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("metadata record does not encode: %v", err)) // only plain types: cannot happen
 	}
@@ -528,14 +659,16 @@ func (s *fileMetadataStore) Apply(_ context.Context, recs ...MetadataRecord) err
 	if s.mu.f == nil {
 		return errors.New("metadata store closed")
 	}
-	next := s.mu.image.clone()
-	var buf []byte
-	for _, r := range recs {
-		if err := next.apply(r); err != nil {
-			return err
-		}
-		buf = appendMetadataLine(buf, r)
+	if len(recs) == 0 {
+		return nil
 	}
+	next, err := s.mu.image.applyBatch(recs)
+	if err != nil {
+		return err
+	}
+	// One line per batch: a crash mid-write tears the line, and the
+	// whole batch is dropped on replay, never a part of it.
+	buf := appendMetadataLine(nil, recs...)
 	if _, err := s.mu.f.Write(buf); err != nil {
 		return fmt.Errorf("metadata log write: %w", err)
 	}
@@ -547,8 +680,17 @@ func (s *fileMetadataStore) Apply(_ context.Context, recs ...MetadataRecord) err
 		return fmt.Errorf("metadata log fsync: %w", err)
 	}
 	s.mu.image = next
+	select {
+	case s.updates <- struct{}{}:
+	default:
+	}
 	return nil
 }
+
+func (s *fileMetadataStore) Updates() <-chan struct{} { return s.updates }
+
+// ControllerID answers the local node: it alone writes the metadata.
+func (s *fileMetadataStore) ControllerID() int32 { return s.nodeID }
 
 func (s *fileMetadataStore) Close() error {
 	s.mu.Lock()

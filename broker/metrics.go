@@ -506,11 +506,15 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(parts)))
 	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, 0)
 	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, float64(offline))
-	ch <- prometheus.MustNewConstMetric(descActiveController, prometheus.GaugeValue, 1)
-	// b.server is set by Start before ready is closed; until then the
-	// listeners have no connections.
+	// b.server and b.meta are set by Start before ready is closed; until
+	// then the listeners have no connections.
 	select {
 	case <-b.ready:
+		active := 0.0
+		if b.controllerID() == b.cfg.NodeID {
+			active = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descActiveController, prometheus.GaugeValue, active)
 		st := b.server.Stats()
 		b.server.ListenerConnections(func(name string, open int64) {
 			ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(open), name)
@@ -523,6 +527,7 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descConnectionsAccepted, prometheus.CounterValue, 0)
 		ch <- prometheus.MustNewConstMetric(descProtocolErrors, prometheus.CounterValue, 0)
+		ch <- prometheus.MustNewConstMetric(descActiveController, prometheus.GaugeValue, 0)
 	}
 }
 

@@ -13,18 +13,21 @@ import (
 	"github.com/skein-streaming/skein/storage"
 )
 
-// partition is one partition this broker leads. On a single node the high
-// watermark is the log end offset: an appended batch is visible to
-// consumers at once, and an acks=all producer is answered once it is also
-// fsynced (unless write.caching is on).
+// partition is one partition of which this broker holds a replica, as the
+// leader or as a follower (see role). The high watermark is the log end
+// offset: an appended batch is visible to consumers at once, and an
+// acks=all producer is answered once it is also fsynced (unless
+// write.caching is on).
 type partition struct {
 	topic *topic
 	index int32
 	// name is "topic-partition", as Kafka names a partition in messages.
 	name string
 	log  *storage.Log
-	// leaderEpoch is the partition leader epoch stamped into every batch.
-	leaderEpoch int32
+	// role is what the metadata last said of this replica; it changes
+	// under appendMu (becomeLeader, becomeFollower) and is read without
+	// locks. Only the leader appends, stamping its leader epoch.
+	role atomic.Pointer[replicaRole]
 
 	// appendMu orders appends, and makes an idempotent producer's
 	// sequence check and the append it allows one step.
@@ -80,12 +83,13 @@ func (p *partition) append(batches []byte) (base, last int64, err error) {
 // the producer's last batches is not written again and its original
 // offsets are returned with dup set.
 func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64) (base, last int64, dup bool, err error) {
-	for off := 0; off+12 <= len(batches); {
-		binary.BigEndian.PutUint32(batches[off+12:], uint32(p.leaderEpoch))
-		off += 12 + int(binary.BigEndian.Uint32(batches[off+8:]))
-	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	epoch, err := p.appendEpochLocked()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	stampLeaderEpoch(batches, epoch)
 	if bp != nil && bp.transactional && p.producers.guards[bp.id] != bp.guard {
 		return 0, 0, false, fmt.Errorf("%w: the transaction of producer %d ended while its batch was being verified", kerr.InvalidTxnState, bp.id)
 	}
@@ -160,4 +164,110 @@ func (p *partition) wakeAll() {
 		}
 	}
 	p.waitMu.Unlock()
+}
+
+// replicaRole is this broker's part in a partition, from the metadata.
+type replicaRole struct {
+	state  PartitionState
+	leader bool
+}
+
+// noRole is the role of a partition not yet given one.
+var noRole = &replicaRole{state: PartitionState{Leader: NoLeader}}
+
+func (p *partition) currentRole() *replicaRole {
+	if r := p.role.Load(); r != nil {
+		return r
+	}
+	return noRole
+}
+
+// isLeader reports whether this broker leads the partition.
+func (p *partition) isLeader() bool { return p.currentRole().leader }
+
+// leaderEpoch is the partition's leader epoch as this replica knows it.
+func (p *partition) leaderEpoch() int32 { return p.currentRole().state.LeaderEpoch }
+
+// checkLeaderEpoch compares the current leader epoch a client sent (-1:
+// none) with the partition's, as Kafka's Partition.checkCurrentLeaderEpoch
+// does: an older one is FENCED_LEADER_EPOCH (the client's metadata is
+// stale), a newer one UNKNOWN_LEADER_EPOCH (this broker's is).
+func (p *partition) checkLeaderEpoch(current int32) int16 {
+	if current < 0 {
+		return 0
+	}
+	switch epoch := p.leaderEpoch(); {
+	case current < epoch:
+		return kerr.FencedLeaderEpoch.Code
+	case current > epoch:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
+}
+
+// appendEpochLocked returns the leader epoch to stamp into appended
+// batches, or an error wrapping NOT_LEADER_OR_FOLLOWER when this replica
+// does not lead the partition. Callers hold appendMu, so the role cannot
+// change before the append completes.
+func (p *partition) appendEpochLocked() (int32, error) {
+	r := p.currentRole()
+	if !r.leader {
+		return 0, fmt.Errorf("%w: this broker does not lead %s (leader %d, leader epoch %d)", kerr.NotLeaderForPartition, p.name, r.state.Leader, r.state.LeaderEpoch)
+	}
+	return r.state.LeaderEpoch, nil
+}
+
+// stampLeaderEpoch writes epoch into the partitionLeaderEpoch field of
+// every batch (the CRC does not cover it).
+func stampLeaderEpoch(batches []byte, epoch int32) {
+	for off := 0; off+12 <= len(batches); {
+		binary.BigEndian.PutUint32(batches[off+12:], uint32(epoch))
+		off += 12 + int(binary.BigEndian.Uint32(batches[off+8:]))
+	}
+}
+
+// becomeLeader makes this replica the partition's leader with state st
+// (Kafka's Partition.makeLeader). A new leader epoch is recorded in the
+// log's leader-epoch checkpoint at the log end offset before anything is
+// appended in it, so OffsetForLeaderEpoch answers for it at once; batches
+// appended from now on carry it. A state already applied changes nothing.
+func (p *partition) becomeLeader(st PartitionState) error {
+	p.appendMu.Lock()
+	cur := p.role.Load()
+	if cur != nil && cur.leader && sameState(cur.state, st) {
+		p.appendMu.Unlock()
+		return nil
+	}
+	var err error
+	if cur == nil || !cur.leader || cur.state.LeaderEpoch != st.LeaderEpoch {
+		err = p.log.AssignLeaderEpoch(st.LeaderEpoch)
+	}
+	p.role.Store(&replicaRole{state: st, leader: true})
+	p.appendMu.Unlock()
+	p.wakeAll()
+	if err != nil {
+		return fmt.Errorf("%s: recording leader epoch %d: %w", p.name, st.LeaderEpoch, err)
+	}
+	return nil
+}
+
+// becomeFollower makes this replica a follower in state st (Kafka's
+// Partition.makeFollower): it appends nothing more and serves no client
+// reads; fetches waiting on it are woken to see the change. The follower
+// keeps its log as it is.
+func (p *partition) becomeFollower(st PartitionState) {
+	p.appendMu.Lock()
+	if cur := p.role.Load(); cur != nil && !cur.leader && sameState(cur.state, st) {
+		p.appendMu.Unlock()
+		return
+	}
+	p.role.Store(&replicaRole{state: st})
+	p.appendMu.Unlock()
+	p.wakeAll()
+}
+
+// sameState reports whether two states of one partition are the same
+// version of it.
+func sameState(a, b PartitionState) bool {
+	return a.PartitionEpoch == b.PartitionEpoch && a.LeaderEpoch == b.LeaderEpoch && a.Leader == b.Leader
 }

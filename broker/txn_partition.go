@@ -156,8 +156,13 @@ func (p *partition) writeTxnMarker(producerID int64, epoch int16, commit bool, c
 	if err != nil {
 		return 0, err
 	}
-	binary.BigEndian.PutUint32(batch[12:], uint32(p.leaderEpoch))
 	p.appendMu.Lock()
+	leaderEpoch, err := p.appendEpochLocked()
+	if err != nil {
+		p.appendMu.Unlock()
+		return 0, err
+	}
+	stampLeaderEpoch(batch, leaderEpoch)
 	if e := p.producers.producers[producerID]; e != nil && epoch < e.Epoch {
 		p.appendMu.Unlock()
 		return 0, fmt.Errorf("%w: marker epoch %d is older than producer %d's epoch %d", kerr.InvalidProducerEpoch, epoch, producerID, e.Epoch)

@@ -61,7 +61,7 @@ func (b *Broker) newProducerID() (int64, error) {
 func (b *Broker) startTxns() error {
 	n := int32(b.settings.brokerInt("transaction.state.log.num.partitions", 50))
 	if t := b.lookupTopic(txnStateTopic); t != nil {
-		n = int32(len(t.partitions()))
+		n = t.numPartitions()
 	}
 	ms := func(name string, def int64) time.Duration {
 		return time.Duration(b.settings.brokerInt(name, def)) * time.Millisecond
@@ -111,12 +111,12 @@ func (b *Broker) txnVerify(txnID string, producerID int64, epoch int16, topic st
 // once the marker is durable.
 func (b *Broker) writeMarker(tp txn.TopicPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
 	t := b.lookupTopic(tp.Topic)
-	if t == nil {
+	if t == nil || tp.Partition < 0 || tp.Partition >= t.numPartitions() {
 		return fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, txn.ErrUnknownPartition)
 	}
-	p := t.partition(tp.Partition)
-	if p == nil {
-		return fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, txn.ErrUnknownPartition)
+	p, code := leaderPartition(t, tp.Partition, -1)
+	if code != 0 {
+		return fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, kerr.ErrorForCode(code))
 	}
 	if _, err := p.writeTxnMarker(producerID, epoch, commit, coordinatorEpoch); err != nil {
 		return fmt.Errorf("%s: marker: %w", p.name, err)
@@ -186,8 +186,8 @@ func (l txnStateLog) Append(p int32, key, value []byte) error {
 		return err
 	}
 	t := l.b.lookupTopic(txnStateTopic)
-	if t == nil || t.partition(p) == nil {
-		return fmt.Errorf("%s has no partition %d", txnStateTopic, p)
+	if t == nil || t.partition(p) == nil || !t.partition(p).isLeader() {
+		return fmt.Errorf("%w: this broker does not lead %s partition %d", kerr.NotCoordinator, txnStateTopic, p)
 	}
 	part := t.partition(p)
 	batch := records.BuildBatch(records.CodecNone, l.b.now().UnixMilli(), []records.Record{{Key: key, Value: value}})
@@ -198,11 +198,13 @@ func (l txnStateLog) Append(p int32, key, value []byte) error {
 	return part.log.SyncTo(last)
 }
 
-// Replay reads the partition from its log start offset to its end.
+// Replay reads the partition from its log start offset to its end. A
+// partition this broker does not lead has nothing to load: its
+// transactional ids are coordinated by its leader.
 func (l txnStateLog) Replay(p int32, fn func(key, value []byte) error) error {
 	t := l.b.lookupTopic(txnStateTopic)
-	if t == nil || t.partition(p) == nil {
-		return nil // no topic yet: nothing to load
+	if t == nil || t.partition(p) == nil || !t.partition(p).isLeader() {
+		return nil // no topic yet, or led by another broker: nothing to load
 	}
 	return replayPartition(t.partition(p), fn)
 }
