@@ -39,7 +39,7 @@ func (b *Broker) handleDescribeProducers(ctx context.Context, r *protocol.Reques
 				sp.ErrorMessage = kmsg.StringPtr("This server does not host this topic-partition.")
 			case code != 0:
 				sp.ErrorCode = code
-				sp.ErrorMessage = kmsg.StringPtr("This is not the correct leader for this partition.")
+				sp.ErrorMessage = kmsg.StringPtr(kerr.NotLeaderForPartition.Description)
 			default:
 				sp.ActiveProducers = p.describeProducers()
 			}

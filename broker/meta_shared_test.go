@@ -15,9 +15,11 @@ type sharedMetadata struct {
 	image      *MetadataImage
 	views      map[*sharedMetadataView]bool
 	controller int32
-	// failApply, when set, makes Apply fail without applying (a quorum
+	// failApply, when set, makes Apply fail without applying; with
+	// blockApply, Apply instead waits for its context to end (a quorum
 	// that cannot be reached).
-	failApply error
+	failApply  error
+	blockApply bool
 }
 
 func newSharedMetadata(controller int32) *sharedMetadata {
@@ -82,6 +84,13 @@ func (v *sharedMetadataView) Apply(ctx context.Context, recs ...MetadataRecord) 
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	v.s.mu.Lock()
+	block := v.s.blockApply
+	v.s.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	return v.s.apply(recs)
 }
