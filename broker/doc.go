@@ -9,6 +9,13 @@
 // acks=all waiting for an fsync, a Fetch long poll) return a Wait function
 // that protocol resolves in order on the connection's writer.
 //
-// Lock order: Broker.mu (topic map) before partition locks; a partition's
-// log has its own locks below that. No lock is held while waiting.
+// Metadata: meta.go holds the metadata records, the immutable image they
+// build and the store interface; meta_cluster.go the broker registrations
+// and partition states; cluster.go the broker's registration, the roles of
+// its replicas and the answers that point clients at leaders and
+// coordinators; placement.go where new replicas go (docs/cluster.md).
+//
+// Lock order: adminMu (metadata changes and reconciliation) before
+// Broker.mu (topic map) before partition locks; a partition's log has its
+// own locks below that. No lock is held while waiting.
 package broker
