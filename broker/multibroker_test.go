@@ -394,7 +394,7 @@ func TestMultiBrokerNotLeader(t *testing.T) {
 // consumes everything back in a consumer group coordinated by the leader
 // of the group's __consumer_offsets partition.
 func TestMultiBrokerProduceConsume(t *testing.T) {
-	c := startCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "6", "group.initial.rebalance.delay.ms": "0"})
+	c := startCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "6", "transaction.state.log.num.partitions": "6", "group.initial.rebalance.delay.ms": "0"})
 	ctx := testCtx(t)
 	if _, err := kadm.NewClient(c.client(1)).CreateTopic(ctx, 6, 1, nil, "rt"); err != nil {
 		t.Fatal(err)
@@ -488,6 +488,36 @@ func TestMultiBrokerProduceConsume(t *testing.T) {
 			t.Fatalf("broker %d: heartbeat answered %v (coordinator %d)", id, kerr.ErrorForCode(code), st.Leader)
 		}
 	}
+	// Transactional ids: FindCoordinator (creating __transaction_state)
+	// names the leader of the id's partition; InitProducerId sent to
+	// another broker is NOT_COORDINATOR.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.SetVersion(4)
+	fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{"tx"}
+	if r := rawRequest(t, c.brokers[1].dial(), 1, fc).(*kmsg.FindCoordinatorResponse); r.Coordinators[0].ErrorCode != 0 {
+		t.Fatalf("FindCoordinator for a transactional id: %+v", r)
+	}
+	c.waitAll(func(tb *testBroker) error {
+		if tb.lookupTopic(txnStateTopic) == nil {
+			return errors.New("__transaction_state not live")
+		}
+		return nil
+	})
+	tst, _ := c.meta.Image().Topics[txnStateTopic].Partition(c.brokers[1].txns.coord.Partition("tx"))
+	for id, tb := range c.brokers {
+		r := rawRequest(t, tb.dial(), 1, fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]
+		if r.ErrorCode != 0 || r.NodeID != tst.Leader || r.Port != c.brokers[tst.Leader].port() {
+			t.Fatalf("broker %d: FindCoordinator for tx %+v, want node %d", id, r, tst.Leader)
+		}
+		ip := kmsg.NewPtrInitProducerIDRequest()
+		ip.SetVersion(4)
+		ip.TransactionalID, ip.TransactionTimeoutMillis = kmsg.StringPtr("tx"), 10000
+		code := rawRequest(t, tb.dial(), 1, ip).(*kmsg.InitProducerIDResponse).ErrorCode
+		if (id == tst.Leader) != (code == 0) || (id != tst.Leader && code != kerr.NotCoordinator.Code) {
+			t.Fatalf("broker %d: InitProducerId answered %v (coordinator %d)", id, kerr.ErrorForCode(code), tst.Leader)
+		}
+	}
+
 	offsets, err := kadm.NewClient(c.client(1)).FetchOffsets(ctx, "g")
 	if err != nil {
 		t.Fatal(err)
@@ -616,6 +646,21 @@ func TestMultiBrokerReassignRemovesReplica(t *testing.T) {
 	p := c.brokers[3].lookupTopic("ra").partition(0)
 	if p == nil || p.isLeader() || p.log.LogEndOffset() != 0 {
 		t.Fatalf("re-added replica: %+v", p)
+	}
+
+	// No leader: LEADER_NOT_AVAILABLE in Metadata, and no broker
+	// accepts writes.
+	c.setPartition("ra", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{}, Leader: NoLeader})
+	c.waitRole("ra", 0, NoLeader, 2)
+	mp = metadataOf(t, c.brokers[2], 12, "ra").Topics[0].Partitions[0]
+	if mp.ErrorCode != kerr.LeaderNotAvailable.Code || mp.Leader != -1 || mp.LeaderEpoch != 2 || len(mp.ISR) != 0 {
+		t.Fatalf("leaderless partition: %+v", mp)
+	}
+	for id, tb := range c.brokers {
+		sp, resp := produceTo(t, tb, 11, "ra", 0)
+		if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != -1 || sp.CurrentLeader.LeaderEpoch != 2 || len(resp.Brokers) != 0 {
+			t.Fatalf("broker %d: produce to a leaderless partition: %+v %+v", id, sp, resp.Brokers)
+		}
 	}
 }
 
