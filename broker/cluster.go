@@ -22,8 +22,12 @@ import (
 const fenceTimeout = 2 * time.Second
 
 // reconcileRetry is how long the broker waits before reconciling again
-// after a failure (a log that would not open).
-const reconcileRetry = time.Second
+// after a failure (a log that would not open); it doubles with each
+// failure in a row, up to reconcileRetryMax.
+const (
+	reconcileRetry    = time.Second
+	reconcileRetryMax = time.Minute
+)
 
 // newIncarnation returns a random id, base64url-encoded like Kafka's
 // UUIDs.
@@ -104,12 +108,13 @@ func (b *Broker) assignStatelessPartitions() error {
 
 // startMetadataListener reconciles after every metadata change, so that
 // changes made through other brokers (topics created, leaders moved)
-// reach this one. A failed reconcile is retried after reconcileRetry.
+// reach this one. A failed reconcile is retried with a growing delay.
 func (b *Broker) startMetadataListener() {
 	b.bgWG.Add(1)
 	go func() {
 		defer b.bgWG.Done()
 		var retry <-chan time.Time
+		backoff := reconcileRetry
 		for {
 			select {
 			case <-b.bgCtx.Done():
@@ -117,14 +122,16 @@ func (b *Broker) startMetadataListener() {
 			case <-b.meta.Updates():
 			case <-retry:
 			}
-			retry = nil
 			b.adminMu.Lock()
 			err := b.reconcile()
 			b.adminMu.Unlock()
-			if err != nil {
-				b.log.Error("applying metadata changes failed; retrying", "err", err)
-				retry = time.After(reconcileRetry)
+			if err == nil {
+				retry, backoff = nil, reconcileRetry
+				continue
 			}
+			b.log.Error("applying metadata changes failed; retrying", "err", err, "in", backoff)
+			retry = time.After(backoff)
+			backoff = min(2*backoff, reconcileRetryMax)
 		}
 	}()
 }

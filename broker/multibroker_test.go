@@ -770,3 +770,43 @@ func TestSingleNodeRegistration(t *testing.T) {
 		t.Fatalf("registration after close %+v", reg3)
 	}
 }
+
+// TestMultiBrokerReconcileRetries makes a replica's log fail to open on
+// one broker: the topic is created everywhere else, that broker answers
+// NOT_LEADER_OR_FOLLOWER for the partition meanwhile, and opens it once
+// the cause is gone, without a new metadata change.
+func TestMultiBrokerReconcileRetries(t *testing.T) {
+	c := startCluster(t, 2, nil)
+	blocker := filepath.Join(c.dirs[2], "rr-0")
+	if err := os.WriteFile(blocker, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "rr", -1, -1
+	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{2}}}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), c.client(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if c.brokers[2].lookupTopic("rr") == nil {
+			return errors.New("topic not live on broker 2")
+		}
+		return nil
+	})
+	if sp, _ := produceTo(t, c.brokers[2], 11, "rr", 0); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to a replica that did not open: %+v", sp)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	c.waitRole("rr", 0, 2, 0)
+	if sp, _ := produceTo(t, c.brokers[2], 11, "rr", 0); sp.ErrorCode != 0 {
+		t.Fatalf("produce once the replica opened: %+v", sp)
+	}
+}
