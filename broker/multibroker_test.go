@@ -264,6 +264,42 @@ func TestMultiBrokerTopicMetadata(t *testing.T) {
 	if dc.ErrorCode != 0 || dc.ControllerID != 1 || len(dc.Brokers) != 3 {
 		t.Fatalf("DescribeCluster: %+v", dc)
 	}
+
+	// CreatePartitions: a manual assignment, a bad one, and placement.
+	createPartitions := func(count int32, assignment ...[]int32) kmsg.CreatePartitionsResponseTopic {
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.CreatePartitionsRequestTopic{Topic: "rf3", Count: count}
+		for _, a := range assignment {
+			rt.Assignment = append(rt.Assignment, kmsg.CreatePartitionsRequestTopicAssignment{Replicas: a})
+		}
+		req.Topics, req.TimeoutMillis = []kmsg.CreatePartitionsRequestTopic{rt}, 10000
+		return rawRequest(t, c.brokers[3].dial(), 1, req).(*kmsg.CreatePartitionsResponse).Topics[0]
+	}
+	if r := createPartitions(4, []int32{3, 2, 1}); r.ErrorCode != 0 {
+		t.Fatalf("create partition 3 on [3 2 1]: %+v", r)
+	}
+	if r := createPartitions(5, []int32{1, 1, 2}); r.ErrorCode != kerr.InvalidReplicaAssignment.Code || *r.ErrorMessage != "The manual partition assignment includes the broker 1 more than once." {
+		t.Fatalf("duplicate broker in assignment: %+v", r)
+	}
+	if r := createPartitions(5, []int32{1, 2}); r.ErrorCode != kerr.InvalidReplicaAssignment.Code {
+		t.Fatalf("assignment with 2 of 3 replicas: %+v", r)
+	}
+	if r := createPartitions(6, []int32{1, 2, 3}); r.ErrorCode != kerr.InvalidReplicaAssignment.Code || *r.ErrorMessage != "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified." {
+		t.Fatalf("too few assignments: %+v", r)
+	}
+	if r := createPartitions(6); r.ErrorCode != 0 {
+		t.Fatalf("placed partitions: %+v", r)
+	}
+	ti := c.meta.Image().Topics["rf3"]
+	if st, _ := ti.Partition(3); !slices.Equal(st.Replicas, []int32{3, 2, 1}) || st.Leader != 3 {
+		t.Fatalf("partition 3: %+v", st)
+	}
+	for i := int32(4); i < 6; i++ {
+		if st, ok := ti.Partition(i); !ok || len(st.Replicas) != 3 || st.Leader != st.Replicas[0] {
+			t.Fatalf("partition %d: %+v", i, st)
+		}
+	}
+	c.waitRole("rf3", 3, 3, 0)
 }
 
 // produceTo sends one record to partition p of topic at version v through
