@@ -14,7 +14,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 )
@@ -194,10 +193,10 @@ type TopicImage struct {
 	Partitions        int32
 	ReplicationFactor int16
 	Configs           map[string]string
-	// Assignment holds the state of each partition, indexed by
-	// partition. Use Partition to read it: an entry with no replicas
-	// (or a missing one) has no state recorded.
-	Assignment []PartitionState
+	// Assignment holds the state of each partition that has one, by
+	// partition index (its size follows the states recorded, not the
+	// partition count a record claims). Use Partition to read it.
+	Assignment map[int32]PartitionState
 }
 
 func newImage() *MetadataImage {
@@ -226,7 +225,7 @@ func (im *MetadataImage) mutableTopic(id TopicID) (*TopicImage, bool) {
 		return old, true
 	}
 	t := *old
-	t.Assignment = slices.Clone(old.Assignment)
+	t.Assignment = maps.Clone(old.Assignment)
 	im.Topics[t.Name], im.ByID[t.ID] = &t, &t
 	im.owned[&t] = true
 	return &t, true
@@ -288,7 +287,6 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 		if t.Configs == nil {
 			t.Configs = map[string]string{}
 		}
-		t.Assignment = make([]PartitionState, r.Partitions)
 		im.Topics[t.Name] = t
 		im.ByID[t.ID] = t
 		im.owned[t] = true
@@ -301,7 +299,6 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 			return fmt.Errorf("topic %q: partition count cannot shrink from %d to %d", t.Name, t.Partitions, r.Partitions)
 		}
 		t.Partitions = r.Partitions
-		t.growAssignment()
 	case RemoveTopicRecord:
 		old, ok := im.ByID[r.ID]
 		if !ok {
@@ -521,14 +518,23 @@ func newClusterID() string {
 // replayMetadata reads the log and returns the image, the number of records
 // and the length of the valid prefix.
 func replayMetadata(path string) (*MetadataImage, int, int64, error) {
-	image := newImage()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return image, 0, 0, nil
+		return newImage(), 0, 0, nil
 	}
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	image, n, valid, err := replayMetadataData(data)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("metadata log %s: %w", path, err)
+	}
+	return image, n, valid, nil
+}
+
+// replayMetadataData applies the records of a metadata log's content.
+func replayMetadataData(data []byte) (*MetadataImage, int, int64, error) {
+	image := newImage()
 	var valid int64
 	n := 0
 	for len(data) > 0 {
@@ -542,13 +548,13 @@ func replayMetadata(path string) (*MetadataImage, int, int64, error) {
 			// Only the last line may be torn; anything before a valid
 			// line is real corruption.
 			if bytes.IndexByte(data[nl+1:], '\n') >= 0 {
-				return nil, 0, 0, fmt.Errorf("metadata log %s: corrupt record at byte %d", path, valid)
+				return nil, 0, 0, fmt.Errorf("corrupt record at byte %d", valid)
 			}
 			break
 		}
 		for _, rec := range recs {
 			if err := image.apply(rec); err != nil {
-				return nil, 0, 0, fmt.Errorf("metadata log %s at byte %d: %w", path, valid, err)
+				return nil, 0, 0, fmt.Errorf("at byte %d: %w", valid, err)
 			}
 		}
 		n += len(recs)
@@ -608,18 +614,23 @@ func appendMetadataLine(dst []byte, recs ...MetadataRecord) []byte {
 // writeMetadataSnapshot atomically replaces the log with the records that
 // rebuild image.
 func writeMetadataSnapshot(path string, image *MetadataImage) error {
-	var buf []byte
-	for _, r := range image.records() {
-		buf = appendMetadataLine(buf, r)
-	}
 	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, buf); err != nil {
+	if err := writeFileSync(tmp, snapshotData(image)); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// snapshotData is the log content that rebuilds image, a line per record.
+func snapshotData(image *MetadataImage) []byte {
+	var buf []byte
+	for _, r := range image.records() {
+		buf = appendMetadataLine(buf, r)
+	}
+	return buf
 }
 
 func writeFileSync(path string, data []byte) error {

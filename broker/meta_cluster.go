@@ -163,18 +163,11 @@ var (
 // Partition returns the state of partition i, and false if the topic has
 // no such partition or no state is recorded for it.
 func (t *TopicImage) Partition(i int32) (PartitionState, bool) {
-	if i < 0 || i >= t.Partitions || int(i) >= len(t.Assignment) || len(t.Assignment[i].Replicas) == 0 {
+	if i < 0 || i >= t.Partitions {
 		return PartitionState{}, false
 	}
-	return t.Assignment[i], true
-}
-
-// growAssignment makes room for a state per partition. The topic is
-// owned by the image being built.
-func (t *TopicImage) growAssignment() {
-	if n := int(t.Partitions); len(t.Assignment) < n {
-		t.Assignment = append(t.Assignment, make([]PartitionState, n-len(t.Assignment))...)
-	}
+	st, ok := t.Assignment[i]
+	return st, ok
 }
 
 // Broker returns the registration of a node id.
@@ -276,7 +269,6 @@ func (im *MetadataImage) applyPartition(r *PartitionRecord) error {
 	if err := r.State.validate(); err != nil {
 		return fmt.Errorf("partition %s-%d: %w", t.Name, r.Partition, err)
 	}
-	t.growAssignment()
 	cur, exists := t.Partition(r.Partition)
 	if r.ExpectedPartitionEpoch != nil && (!exists || cur.PartitionEpoch != *r.ExpectedPartitionEpoch) {
 		have := "no state"
@@ -292,6 +284,9 @@ func (im *MetadataImage) applyPartition(r *PartitionRecord) error {
 		if next.Leader != cur.Leader || r.BumpLeaderEpoch {
 			next.LeaderEpoch++
 		}
+	}
+	if t.Assignment == nil {
+		t.Assignment = map[int32]PartitionState{}
 	}
 	t.Assignment[r.Partition] = next
 	return nil
@@ -310,11 +305,9 @@ func (im *MetadataImage) brokerRecords() []MetadataRecord {
 // partitionRecords returns the records that rebuild the topic's partition
 // states (replayed after its topic record, they apply as given).
 func (t *TopicImage) partitionRecords() []MetadataRecord {
-	var out []MetadataRecord
-	for i := int32(0); i < t.Partitions; i++ {
-		if st, ok := t.Partition(i); ok {
-			out = append(out, MetadataRecord{Type: PartitionRecordType, Partition: &PartitionRecord{TopicID: t.ID, Partition: i, State: st}})
-		}
+	out := make([]MetadataRecord, 0, len(t.Assignment))
+	for _, i := range slices.Sorted(maps.Keys(t.Assignment)) {
+		out = append(out, MetadataRecord{Type: PartitionRecordType, Partition: &PartitionRecord{TopicID: t.ID, Partition: i, State: t.Assignment[i]}})
 	}
 	return out
 }
