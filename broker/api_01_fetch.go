@@ -14,6 +14,11 @@ package broker
 // they would need records converted to message formats 0 and 1, which
 // Kafka 4 removed too. With an authorizer, each topic needs READ; the
 // partitions of other topics are answered TOPIC_AUTHORIZATION_FAILED.
+// A client with a consumer_byte_rate quota gets at most one quota window's
+// worth per response; when the response (or its handler time, against
+// request_percentage) takes it over its quota, it gets an empty response
+// with throttle_time_ms instead, as in Kafka, and its connection is muted
+// for that time (quota.go).
 // Version notes: v4 isolation level and LSO; v5 log start offset; v7
 // sessions; v9 current leader epoch (fencing); v11 rack (preferred read
 // replica is always -1 on one node); v12 flexible, diverging epoch; v13
@@ -21,6 +26,7 @@ package broker
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -51,6 +57,9 @@ type fetchPlan struct {
 	// denied holds the topics the client may not READ: their partitions
 	// are answered TOPIC_AUTHORIZATION_FAILED.
 	denied map[string]bool
+	// quotaMax, when positive, caps the response's record bytes at what
+	// the client's consumer_byte_rate allows at once.
+	quotaMax int
 }
 
 func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.Reply {
@@ -60,20 +69,27 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	if plan.errCode != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = plan.errCode
+		b.fetchQuota(r, 0, time.Since(r.Received), resp)
 		return protocol.Reply{Resp: resp}
 	}
-	res := b.runFetch(plan)
 	minBytes := int(max(req.MinBytes, 0))
+	if m := b.fetchQuotaMax(r); m < math.MaxInt32 {
+		plan.quotaMax = int(m)
+		minBytes = min(minBytes, plan.quotaMax)
+	}
+	res := b.runFetch(plan)
 	if res.bytes >= minBytes || req.MaxWaitMillis <= 0 || res.errors || len(plan.parts) == 0 {
-		res.commit()
+		b.settleFetch(r, plan, res, time.Since(r.Received))
 		return protocol.Reply{Resp: res.resp, Release: res.release, SizeHint: res.sizeHint}
 	}
 	res.release()
+	spent := time.Since(r.Received)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	var final *fetchResult
 	return protocol.Reply{
 		Wait: func(ctx context.Context) kmsg.Response {
 			final = b.waitFetch(ctx, plan, minBytes, deadline)
+			b.settleFetch(r, plan, final, spent)
 			return final.resp
 		},
 		Release: func() {
@@ -90,9 +106,31 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	}
 }
 
+// settleFetch decides a fetch response once built: within the client's
+// quotas it is committed to the fetch session and sent; over them it is
+// replaced by an empty one carrying the throttle time, the data read is
+// released and the session is left as it was (a new session is not
+// created), as Kafka's getThrottledResponse.
+func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchResult, spent time.Duration) {
+	empty := plan.req.ResponseKind().(*kmsg.FetchResponse)
+	if ms := b.fetchQuota(r, res.sizeHint(), spent, empty); ms <= 0 {
+		res.commit()
+		return
+	}
+	res.release()
+	if s := plan.session; s != nil {
+		if plan.incremental {
+			empty.SessionID = s.id
+		} else {
+			b.sessions.remove(s.id)
+		}
+	}
+	res.resp, res.bytes, res.updates = empty, 0, nil
+}
+
 // waitFetch waits until min_bytes are available, the deadline passes, the
 // connection closes, or a partition goes away, and returns the response
-// built at that moment.
+// built at that moment, not yet committed.
 func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, deadline time.Time) *fetchResult {
 	wake := make(chan struct{}, 1)
 	var watched []*partition
@@ -114,7 +152,6 @@ func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, d
 		case <-wake:
 			res := b.runFetch(plan)
 			if res.bytes >= minBytes || res.errors {
-				res.commit()
 				return res
 			}
 			res.release()
@@ -123,9 +160,7 @@ func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, d
 		case <-ctx.Done():
 		case <-b.bgCtx.Done():
 		}
-		res := b.runFetch(plan)
-		res.commit()
-		return res
+		return b.runFetch(plan)
 	}
 }
 
@@ -299,6 +334,9 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 	budget := int(b.settings.brokerInt("fetch.max.bytes", 57671680))
 	if req.MaxBytes > 0 {
 		budget = min(budget, int(req.MaxBytes))
+	}
+	if plan.quotaMax > 0 {
+		budget = min(budget, plan.quotaMax)
 	}
 	topicIndex := map[fetchKey]int{}
 	for _, st := range plan.parts {
