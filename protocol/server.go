@@ -409,6 +409,8 @@ type conn struct {
 	queue   chan *pending
 	started time.Time
 	lis     *listener
+	// waiting is set while the writer waits on a reply's Wait stage.
+	waiting atomic.Bool
 }
 
 func (s *Server) newConn(l *listener, nc net.Conn) *conn {
@@ -558,7 +560,7 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if len(c.queue) > 0 {
+				if len(c.queue) > 0 || c.waiting.Load() {
 					continue // a long request is in flight: not idle
 				}
 				return errIdle
@@ -715,7 +717,9 @@ func (c *conn) writeLoop() {
 					broken = c.failWrite(err)
 				}
 			}
+			c.waiting.Store(true)
 			resp = p.reply.Wait(c.ctx)
+			c.waiting.Store(false)
 		}
 		c.s.budgetFor(p.frameBytes).release(p.frameBytes)
 		if broken {
