@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -106,12 +107,14 @@ func describeClientQuotas(quotas map[string]ClientQuotaImage, components []kmsg.
 		return nil, kerr.InvalidRequest.Code, "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component."
 	}
 	var out []ClientQuotaImage
-	for _, k := range slices.Sorted(maps.Keys(quotas)) {
-		q := quotas[k]
+	for _, q := range quotas {
 		if quotaEntityMatches(q.Entity, exact, specified, strict) {
 			out = append(out, q)
 		}
 	}
+	slices.SortFunc(out, func(a, b ClientQuotaImage) int {
+		return strings.Compare(quotaEntityString(a.Entity), quotaEntityString(b.Entity))
+	})
 	return out, 0, ""
 }
 
