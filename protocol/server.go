@@ -409,8 +409,13 @@ type conn struct {
 	queue   chan *pending
 	started time.Time
 	lis     *listener
-	// waiting is set while the writer waits on a reply's Wait stage.
-	waiting atomic.Bool
+	// inflight counts the requests dispatched whose response is not
+	// ready yet (queued, or in their Wait stage).
+	inflight atomic.Int64
+	// answered is when the last response was ready, in Unix
+	// nanoseconds: idleness counts from the later of it and the last
+	// request read.
+	answered atomic.Int64
 }
 
 func (s *Server) newConn(l *listener, nc net.Conn) *conn {
@@ -560,8 +565,8 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if len(c.queue) > 0 || c.waiting.Load() {
-					continue // a long request is in flight: not idle
+				if c.inflight.Load() > 0 || time.Since(time.Unix(0, c.answered.Load())) < c.s.cfg.IdleTimeout {
+					continue // a request in flight or just answered: not idle
 				}
 				return errIdle
 			}
@@ -589,9 +594,11 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.s.stats.Requests.Add(1)
+		c.inflight.Add(1)
 		select {
 		case c.queue <- p:
 		case <-c.ctx.Done():
+			c.inflight.Add(-1)
 			c.s.budgetFor(int64(size)).release(int64(size))
 			return c.ctx.Err()
 		}
@@ -717,10 +724,10 @@ func (c *conn) writeLoop() {
 					broken = c.failWrite(err)
 				}
 			}
-			c.waiting.Store(true)
 			resp = p.reply.Wait(c.ctx)
-			c.waiting.Store(false)
+			c.answered.Store(time.Now().UnixNano())
 		}
+		c.inflight.Add(-1)
 		c.s.budgetFor(p.frameBytes).release(p.frameBytes)
 		if broken {
 			release(p.reply)

@@ -192,7 +192,7 @@ func (h *muteHandler) Handle(ctx context.Context, req *Request) Reply {
 // pipelined behind it waits) or from a Wait stage (then the next request
 // read does); other connections are not held.
 func TestMuteUntilHoldsNextRequest(t *testing.T) {
-	const mute = 300 * time.Millisecond
+	const mute = time.Second
 	s := startServer(t, &muteHandler{mute: mute})
 	for _, first := range []kmsg.Request{kmsg.NewPtrMetadataRequest(), kmsg.NewPtrListOffsetsRequest()} {
 		c := dial(t, s)
