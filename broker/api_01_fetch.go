@@ -69,7 +69,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	if plan.errCode != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = plan.errCode
-		b.fetchQuota(r, 0, time.Since(r.Received), resp)
+		b.fetchQuota(r, 0, handlerTime(r), resp)
 		return protocol.Reply{Resp: resp}
 	}
 	minBytes := int(max(req.MinBytes, 0))
@@ -79,11 +79,11 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	}
 	res := b.runFetch(plan)
 	if res.bytes >= minBytes || req.MaxWaitMillis <= 0 || res.errors || len(plan.parts) == 0 {
-		b.settleFetch(r, plan, res, time.Since(r.Received))
+		b.settleFetch(r, plan, res, handlerTime(r))
 		return protocol.Reply{Resp: res.resp, Release: res.release, SizeHint: res.sizeHint}
 	}
 	res.release()
-	spent := time.Since(r.Received)
+	spent := handlerTime(r)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	var final *fetchResult
 	return protocol.Reply{
@@ -112,6 +112,10 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 // released and the session is left as it was (a new session is not
 // created), as Kafka's getThrottledResponse.
 func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchResult, spent time.Duration) {
+	if !b.quotas.on() {
+		res.commit()
+		return
+	}
 	empty := plan.req.ResponseKind().(*kmsg.FetchResponse)
 	if ms := b.fetchQuota(r, res.sizeHint(), spent, empty); ms <= 0 {
 		res.commit()

@@ -106,11 +106,7 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) protocol.Rep
 	a := b.apis[req.Header.Key]
 	start := time.Now()
 	reply := a.handle(ctx, req)
-	spent := time.Since(start)
-	if !req.Received.IsZero() {
-		spent = time.Since(req.Received)
-	}
-	reply = b.applyQuotas(req, reply, spent)
+	reply = b.applyQuotas(req, reply, handlerTime(req))
 	if b.log.Enabled(ctx, -4) {
 		b.log.Debug("request", "api_key", a.key.Name(), "api_version", req.Header.Version, "corr_id", req.Header.CorrelationID,
 			"client_id", req.Session.ClientID(), "remote_addr", req.Session.Remote.String(), "took", time.Since(start))

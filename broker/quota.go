@@ -508,6 +508,14 @@ func quotaClientID(req *protocol.Request) string {
 	return ""
 }
 
+// handlerTime is the time since the request was read.
+func handlerTime(r *protocol.Request) time.Duration {
+	if r.Received.IsZero() {
+		return 0
+	}
+	return time.Since(r.Received)
+}
+
 // requestPercentage converts handler time into the unit of
 // request_percentage: percent of one thread over one second.
 func requestPercentage(d time.Duration) float64 { return float64(d.Nanoseconds()) * 100 / 1e9 }

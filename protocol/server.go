@@ -373,6 +373,7 @@ func (s *Server) accept(l *listener) {
 			s.stats.ConnectionsRejectedPerIP.Add(1)
 			s.log.Info("connection rejected: address already has the configured maximum of connections (max.connections.per.ip)",
 				"listener", l.cfg.Name, "remote_addr", raw.RemoteAddr().String(), "max", lim.limit(ip))
+			c.cancel()
 			raw.Close()
 			continue
 		}
