@@ -477,14 +477,16 @@ func (q *quotaManager) connectionThrottle(ip netip.Addr, now int64) time.Duratio
 	return time.Duration(ms) * time.Millisecond
 }
 
-// maybeSweep drops idle sensors, at most once a minute. Callers hold mu.
+// maybeSweep drops idle sensors, at most once a minute, or once a window
+// while there are more than quotaSensorSoftLimit. Callers hold mu.
 func (q *quotaManager) maybeSweep(now int64) {
-	if now-q.lastSweep < quotaSweepEveryMs {
+	crowded := len(q.sensors)+len(q.ipSensors) > quotaSensorSoftLimit
+	if since := now - q.lastSweep; since < quotaSweepEveryMs && (!crowded || since < q.windowMs) {
 		return
 	}
 	q.lastSweep = now
 	idle := quotaSensorExpiryMs
-	if len(q.sensors)+len(q.ipSensors) > quotaSensorSoftLimit {
+	if crowded {
 		idle = int64(q.numSamples) * q.windowMs
 	}
 	maps.DeleteFunc(q.sensors, func(_ quotaSensorKey, s *quotaSensor) bool { return now-s.lastUsed >= idle })

@@ -540,3 +540,25 @@ func TestMetadataClientQuotaRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaSensorsExpire checks that idle sensors are dropped after an
+// hour, and after the measured window once there are many of them.
+func TestQuotaSensorsExpire(t *testing.T) {
+	q := newQuotaManager(11, time.Second)
+	q.cfg.Store(newQuotaConfig(quotaImageOf(t, map[string]map[string]float64{"client-id=<default>": {quotaProducerByteRate: 1e9}}), nil))
+	const minute = int64(time.Minute / time.Millisecond)
+	q.record(quotaProduce, "u", "a", 1, 0)
+	q.record(quotaProduce, "u", "b", 1, 30*minute)
+	q.record(quotaProduce, "u", "c", 1, 61*minute)
+	if len(q.sensors) != 2 {
+		t.Fatalf("%d sensors after an hour, want b and c", len(q.sensors))
+	}
+	base := 70 * minute
+	for i := 0; i <= quotaSensorSoftLimit; i++ {
+		q.record(quotaProduce, "u", fmt.Sprint("many-", i), 1, base)
+	}
+	q.record(quotaProduce, "u", "late", 1, base+12000)
+	if len(q.sensors) != 1 {
+		t.Fatalf("%d sensors left past the soft limit, want only the active one", len(q.sensors))
+	}
+}
