@@ -19,6 +19,11 @@ package broker
 // its endpoint, v16+, as KIP-951 has it), and a current leader epoch older
 // or newer than the partition's is FENCED_LEADER_EPOCH or
 // UNKNOWN_LEADER_EPOCH.
+// A client with a consumer_byte_rate quota gets at most one quota window's
+// worth per response; when the response (or its handler time, against
+// request_percentage) takes it over its quota, it gets an empty response
+// with throttle_time_ms instead, as in Kafka, and its connection is muted
+// for that time (quota.go).
 // Version notes: v4 isolation level and LSO; v5 log start offset; v7
 // sessions; v9 current leader epoch (fencing); v11 rack (preferred read
 // replica is always -1: consumers read from the leader); v12 flexible,
@@ -27,6 +32,7 @@ package broker
 import (
 	"context"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -61,6 +67,9 @@ type fetchPlan struct {
 	// listener is the listener the request came on: leader endpoints
 	// sent along with NOT_LEADER_OR_FOLLOWER are the ones on it.
 	listener string
+	// quotaMax, when positive, caps the response's record bytes at what
+	// the client's consumer_byte_rate allows at once.
+	quotaMax int
 }
 
 func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.Reply {
@@ -71,20 +80,27 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	if plan.errCode != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = plan.errCode
+		b.fetchQuota(r, 0, handlerTime(r), resp)
 		return protocol.Reply{Resp: resp}
 	}
-	res := b.runFetch(plan)
 	minBytes := int(max(req.MinBytes, 0))
+	if m := b.fetchQuotaMax(r); m < math.MaxInt32 {
+		plan.quotaMax = int(m)
+		minBytes = min(minBytes, plan.quotaMax)
+	}
+	res := b.runFetch(plan)
 	if res.bytes >= minBytes || req.MaxWaitMillis <= 0 || res.errors || len(plan.parts) == 0 {
-		res.commit()
+		b.settleFetch(r, plan, res, handlerTime(r))
 		return protocol.Reply{Resp: res.resp, Release: res.release, SizeHint: res.sizeHint}
 	}
 	res.release()
+	spent := handlerTime(r)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	var final *fetchResult
 	return protocol.Reply{
 		Wait: func(ctx context.Context) kmsg.Response {
 			final = b.waitFetch(ctx, plan, minBytes, deadline)
+			b.settleFetch(r, plan, final, spent)
 			return final.resp
 		},
 		Release: func() {
@@ -101,9 +117,35 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	}
 }
 
+// settleFetch decides a fetch response once built: within the client's
+// quotas it is committed to the fetch session and sent; over them it is
+// replaced by an empty one carrying the throttle time, the data read is
+// released and the session is left as it was (a new session is not
+// created), as Kafka's getThrottledResponse.
+func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchResult, spent time.Duration) {
+	if !b.quotas.on() {
+		res.commit()
+		return
+	}
+	empty := plan.req.ResponseKind().(*kmsg.FetchResponse)
+	if ms := b.fetchQuota(r, res.sizeHint(), spent, empty); ms <= 0 {
+		res.commit()
+		return
+	}
+	res.release()
+	if s := plan.session; s != nil {
+		if plan.incremental {
+			empty.SessionID = s.id
+		} else {
+			b.sessions.remove(s.id)
+		}
+	}
+	res.resp, res.bytes, res.updates = empty, 0, nil
+}
+
 // waitFetch waits until min_bytes are available, the deadline passes, the
 // connection closes, or a partition goes away, and returns the response
-// built at that moment.
+// built at that moment, not yet committed.
 func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, deadline time.Time) *fetchResult {
 	wake := make(chan struct{}, 1)
 	var watched []*partition
@@ -125,7 +167,6 @@ func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, d
 		case <-wake:
 			res := b.runFetch(plan)
 			if res.bytes >= minBytes || res.errors {
-				res.commit()
 				return res
 			}
 			res.release()
@@ -134,9 +175,7 @@ func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, d
 		case <-ctx.Done():
 		case <-b.bgCtx.Done():
 		}
-		res := b.runFetch(plan)
-		res.commit()
-		return res
+		return b.runFetch(plan)
 	}
 }
 
@@ -318,6 +357,9 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 	budget := int(b.settings.brokerInt("fetch.max.bytes", 57671680))
 	if req.MaxBytes > 0 {
 		budget = min(budget, int(req.MaxBytes))
+	}
+	if plan.quotaMax > 0 {
+		budget = min(budget, plan.quotaMax)
 	}
 	topicIndex := map[fetchKey]int{}
 	var img *MetadataImage

@@ -83,6 +83,9 @@ func (b *Broker) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 		if err := b.settings.validateBrokerDynamic(next); err != nil {
 			return configErrorCode(err), err.Error()
 		}
+		if err := b.settings.validateBrokerMerged(name, next, img.BrokerConfigs, b.cfg.NodeID); err != nil {
+			return configErrorCode(err), err.Error()
+		}
 		rec = MetadataRecord{Type: ConfigRecord, ConfigResource: "broker", Name: name, Configs: next}
 	default:
 		return kerr.InvalidRequest.Code, "Unsupported resource type " + typ.String()

@@ -89,6 +89,18 @@ func exampleRequest(key int16, topic string, id TopicID) kmsg.Request {
 		r := kmsg.NewPtrDescribeClusterRequest()
 		r.EndpointType = 1
 		return r
+	case kmsg.DescribeClientQuotas.Int16():
+		r := kmsg.NewPtrDescribeClientQuotasRequest()
+		r.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: kmsg.QuotasMatchTypeAny}}
+		return r
+	case kmsg.AlterClientQuotas.Int16():
+		r := kmsg.NewPtrAlterClientQuotasRequest()
+		r.ValidateOnly = true
+		r.Entries = []kmsg.AlterClientQuotasRequestEntry{{
+			Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("u")}, {Type: "client-id"}},
+			Ops:    []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1 << 20}, {Key: "request_percentage", Remove: true}},
+		}}
+		return r
 	case kmsg.CreateTopics.Int16():
 		r := kmsg.NewPtrCreateTopicsRequest()
 		r.TimeoutMillis = 5000

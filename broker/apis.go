@@ -81,6 +81,8 @@ func (b *Broker) buildAPITable() {
 		{key: kmsg.OffsetDelete, min: 0, max: 0, handle: b.handleOffsetDelete},
 		{key: kmsg.ConsumerGroupHeartbeat, min: 0, max: 1, handle: sync(b.handleConsumerGroupHeartbeat)},
 		{key: kmsg.ConsumerGroupDescribe, min: 0, max: 1, handle: sync(b.handleConsumerGroupDescribe)},
+		{key: kmsg.DescribeClientQuotas, min: 0, max: 1, handle: sync(b.handleDescribeClientQuotas)},
+		{key: kmsg.AlterClientQuotas, min: 0, max: 1, handle: b.handleAlterClientQuotas},
 	} {
 		a := a
 		if b.apis[a.key] != nil {
@@ -116,6 +118,7 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) protocol.Rep
 	a := b.apis[req.Header.Key]
 	start := time.Now()
 	reply := a.handle(ctx, req)
+	reply = b.applyQuotas(req, reply, handlerTime(req))
 	if b.log.Enabled(ctx, -4) {
 		b.log.Debug("request", "api_key", a.key.Name(), "api_version", req.Header.Version, "corr_id", req.Header.CorrelationID,
 			"client_id", req.Session.ClientID(), "remote_addr", req.Session.Remote.String(), "took", time.Since(start))

@@ -276,6 +276,17 @@ func authzCases() map[kmsg.Key]authzCase {
 		kmsg.DescribeUserSCRAMCredentials: {build: func(n authzNames, v int16) kmsg.Request {
 			return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
 		}},
+		kmsg.DescribeClientQuotas: {build: func(n authzNames, v int16) kmsg.Request {
+			return kmsg.NewPtrDescribeClientQuotasRequest()
+		}},
+		kmsg.AlterClientQuotas: {build: func(n authzNames, v int16) kmsg.Request {
+			r := kmsg.NewPtrAlterClientQuotasRequest()
+			r.Entries = []kmsg.AlterClientQuotasRequestEntry{{
+				Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("nobody")}},
+				Ops:    []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1 << 30}},
+			}}
+			return r
+		}},
 		kmsg.AlterUserSCRAMCredentials: {build: func(n authzNames, v int16) kmsg.Request {
 			r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
 			r.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{Name: "nobody", Mechanism: 2, Iterations: 4096,
@@ -359,7 +370,7 @@ func authzState(t *testing.T, tb *testBroker, n authzNames) string {
 		topics = append(topics, fmt.Sprintf("%s:%v", name, ti.Configs))
 	}
 	sort.Strings(topics)
-	fmt.Fprintf(&b, "topics %v; acls %d; scram %d; broker configs %v\n", topics, len(img.ACLs), len(img.ScramCredentials), img.BrokerConfigs)
+	fmt.Fprintf(&b, "topics %v; acls %d; scram %d; quotas %d; broker configs %v\n", topics, len(img.ACLs), len(img.ScramCredentials), len(img.ClientQuotas), img.BrokerConfigs)
 	if t := tb.lookupTopic(n.topic); t != nil {
 		for _, p := range t.hosted() {
 			fmt.Fprintf(&b, "partition %d: start %d end %d\n", p.index, p.log.LogStartOffset(), p.highWatermark())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/skein-streaming/skein/broker/acl"
 	"github.com/skein-streaming/skein/broker/group"
+	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -83,6 +85,18 @@ type Broker struct {
 	// the live topic map.
 	adminMu sync.Mutex
 
+	// quotas enforces the client quotas (quota.go).
+	quotas *quotaManager
+	// netLim holds what netLimits installs: the per-address connection
+	// limits, and the addresses of the host names that quotas and
+	// max.connections.per.ip.overrides name.
+	netLim struct {
+		sync.Mutex
+		limits    protocol.ConnectionLimits
+		hosts     map[string][]netip.Addr
+		resolving map[string]bool
+	}
+
 	mu struct {
 		sync.RWMutex
 		topics map[string]*topic
@@ -130,6 +144,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.mu.topics = map[string]*topic{}
 	b.mu.byID = map[TopicID]*topic{}
+	b.quotas = newQuotaManager(int(settings.brokerInt(config.QuotaWindowNum, 11)), time.Duration(settings.brokerInt(config.QuotaWindowSizeSeconds, 1))*time.Second)
+	b.netLim.hosts = map[string][]netip.Addr{}
+	b.netLim.resolving = map[string]bool{}
 	if a := newAuthorizer(settings); a != nil {
 		b.authorizer.Store(a)
 	}
@@ -189,13 +206,20 @@ func (b *Broker) Start() error {
 		return err
 	}
 	b.sessions = newFetchSessionCache(b.settings.brokerInt("max.incremental.fetch.session.cache.slots", 1000))
+	// netLimits, which a host name lookup may run at any time, reads
+	// b.server under netLim.
+	b.netLim.Lock()
+	limits := b.netLim.limits
 	b.server = protocol.NewServer(protocol.Config{
-		Listeners:       b.cfg.Listeners,
-		MaxRequestBytes: int32(b.settings.brokerInt("socket.request.max.bytes", 100<<20)),
-		IdleTimeout:     time.Duration(b.settings.brokerInt("connections.max.idle.ms", 600000)) * time.Millisecond,
-		MaxInflight:     int(b.settings.brokerInt("queued.max.requests", 500)),
-		Logger:          b.cfg.Logger,
+		Listeners:          b.cfg.Listeners,
+		MaxRequestBytes:    int32(b.settings.brokerInt("socket.request.max.bytes", 100<<20)),
+		IdleTimeout:        time.Duration(b.settings.brokerInt("connections.max.idle.ms", 600000)) * time.Millisecond,
+		MaxInflight:        int(b.settings.brokerInt("queued.max.requests", 500)),
+		ConnectionLimits:   &limits,
+		ConnectionThrottle: b.connectionThrottle,
+		Logger:             b.cfg.Logger,
 	}, b)
+	b.netLim.Unlock()
 	if err := b.server.Start(); err != nil {
 		b.bgCancel()
 		b.bgWG.Wait()
@@ -344,6 +368,7 @@ func (b *Broker) reconcile() error {
 	img := b.meta.Image()
 	b.settings.setDynamic(img.BrokerConfigs, b.cfg.NodeID)
 	b.loadACLs(img)
+	b.netLimits()
 	b.mu.RLock()
 	var gone []*topic
 	for _, t := range b.mu.topics {

@@ -12,9 +12,13 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -85,6 +89,60 @@ type MetadataRecord struct {
 	Broker *BrokerRegistration `json:"broker,omitempty"`
 	// Partition is the state a PartitionRecordType record sets.
 	Partition *PartitionRecord `json:"partition,omitempty"`
+	// Quota is the client quota value a ClientQuotaRecordType record
+	// sets or removes.
+	Quota *ClientQuotaRecord `json:"quota,omitempty"`
+}
+
+// ClientQuotaRecord sets one quota value of a client quota entity or, with
+// Remove, deletes it, as KRaft's ClientQuotaRecord.
+type ClientQuotaRecord struct {
+	Entity []QuotaEntityPart `json:"entity"`
+	Key    string            `json:"key"`
+	Value  float64           `json:"value,omitempty"`
+	Remove bool              `json:"remove,omitempty"`
+}
+
+// QuotaEntityPart is one component of a client quota entity: an entity
+// type (user, client-id or ip) and a name, nil for the type's default
+// entity.
+type QuotaEntityPart struct {
+	Type string  `json:"type"`
+	Name *string `json:"name"`
+}
+
+// ClientQuotaImage is the quota values of one client quota entity.
+type ClientQuotaImage struct {
+	// Entity is sorted by type.
+	Entity []QuotaEntityPart
+	Values map[string]float64
+}
+
+// quotaEntityKey identifies an entity in MetadataImage.ClientQuotas; it
+// also sorts entities in the order Describe lists them. The parts must be
+// sorted by type.
+func quotaEntityKey(parts []QuotaEntityPart) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.Type)
+		if p.Name == nil {
+			b.WriteString("\x00-\x00")
+			continue
+		}
+		b.WriteString("\x00+")
+		b.WriteString(strconv.Itoa(len(*p.Name)))
+		b.WriteByte(':')
+		b.WriteString(*p.Name)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// sortedQuotaEntity returns a copy of parts sorted by type.
+func sortedQuotaEntity(parts []QuotaEntityPart) []QuotaEntityPart {
+	out := slices.Clone(parts)
+	slices.SortStableFunc(out, func(a, b QuotaEntityPart) int { return strings.Compare(a.Type, b.Type) })
+	return out
 }
 
 // ScramCredentialRecord is one user's SCRAM credential for one mechanism,
@@ -156,6 +214,9 @@ const (
 	// PartitionChangeRecord do; with an expected partition epoch it is a
 	// compare-and-set.
 	PartitionRecordType MetadataRecordType = "partition"
+	// ClientQuotaRecordType sets or removes one quota value of a client
+	// quota entity, as KRaft's ClientQuotaRecord does.
+	ClientQuotaRecordType MetadataRecordType = "client_quota"
 )
 
 // MetadataImage is the metadata state that results from applying the
@@ -184,6 +245,10 @@ type MetadataImage struct {
 	// applied: they are not shared with an older image and may change in
 	// place. Publishing the image (seal) clears it.
 	owned map[*TopicImage]bool
+	// ClientQuotas holds the client quotas by entity (see
+	// quotaEntityKey). It is shared between images and copied before a
+	// change.
+	ClientQuotas map[string]ClientQuotaImage
 }
 
 // TopicImage is one topic in a MetadataImage.
@@ -264,6 +329,7 @@ func (im *MetadataImage) clone() *MetadataImage {
 	out.ACLs = im.ACLs
 	out.ScramCredentials = im.ScramCredentials
 	out.Brokers = im.Brokers
+	out.ClientQuotas = im.ClientQuotas
 	return out
 }
 
@@ -375,6 +441,31 @@ func (im *MetadataImage) apply(r MetadataRecord) error {
 		return im.applyBrokerState(r.Broker)
 	case PartitionRecordType:
 		return im.applyPartition(r.Partition)
+	case ClientQuotaRecordType:
+		if err := checkClientQuotaRecord(r.Quota); err != nil {
+			return err
+		}
+		entity := sortedQuotaEntity(r.Quota.Entity)
+		key := quotaEntityKey(entity)
+		cur := im.ClientQuotas[key]
+		values := maps.Clone(cur.Values)
+		if r.Quota.Remove {
+			delete(values, r.Quota.Key)
+		} else {
+			if values == nil {
+				values = map[string]float64{}
+			}
+			values[r.Quota.Key] = r.Quota.Value
+		}
+		im.ClientQuotas = maps.Clone(im.ClientQuotas)
+		if len(values) == 0 {
+			delete(im.ClientQuotas, key)
+		} else {
+			if im.ClientQuotas == nil {
+				im.ClientQuotas = map[string]ClientQuotaImage{}
+			}
+			im.ClientQuotas[key] = ClientQuotaImage{Entity: entity, Values: values}
+		}
 	default:
 		return fmt.Errorf("unknown metadata record type %q", r.Type)
 	}
@@ -424,7 +515,33 @@ func (im *MetadataImage) records() []MetadataRecord {
 		c := im.ScramCredentials[k]
 		out = append(out, MetadataRecord{Type: ScramCredentialRecordType, Scram: &c})
 	}
+	for _, k := range slices.Sorted(maps.Keys(im.ClientQuotas)) {
+		q := im.ClientQuotas[k]
+		for _, key := range slices.Sorted(maps.Keys(q.Values)) {
+			out = append(out, MetadataRecord{Type: ClientQuotaRecordType, Quota: &ClientQuotaRecord{Entity: q.Entity, Key: key, Value: q.Values[key]}})
+		}
+	}
 	return out
+}
+
+// checkClientQuotaRecord rejects a quota record that could not have been
+// written: no entity, a type named twice, no key, or a value JSON cannot
+// hold.
+func checkClientQuotaRecord(q *ClientQuotaRecord) error {
+	if q == nil || len(q.Entity) == 0 || q.Key == "" {
+		return errors.New("client quota record without an entity and key")
+	}
+	seen := map[string]bool{}
+	for _, p := range q.Entity {
+		if p.Type == "" || seen[p.Type] {
+			return fmt.Errorf("client quota record with entity type %q empty or repeated", p.Type)
+		}
+		seen[p.Type] = true
+	}
+	if !q.Remove && (math.IsNaN(q.Value) || math.IsInf(q.Value, 0)) {
+		return fmt.Errorf("client quota record for %s with value %v", q.Key, q.Value)
+	}
+	return nil
 }
 
 // MetadataStore holds the cluster metadata durably. The single-node store

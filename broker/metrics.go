@@ -76,6 +76,7 @@ func (b *Broker) initMetrics() {
 	reg.MustRegister(
 		brokerCollector{b},
 		groupCollector{b},
+		quotaCollector{b},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -472,13 +473,15 @@ var (
 		"Connections accepted, all listeners (Kafka socket-server-metrics connection-creation-total).", nil, nil)
 	descProtocolErrors = prometheus.NewDesc("skein_network_protocol_errors_total",
 		"Connections closed for bad input: malformed frames, oversized requests, unsupported API keys or versions.", nil, nil)
+	descConnectionsRefused = prometheus.NewDesc("skein_network_connections_refused_total",
+		"Connections closed at accept: reason max_connections_per_ip (the address had max.connections.per.ip open) or connection_rate (its connection_creation_rate quota was exceeded).", []string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLogSize, descLogSegments, descLogStartOffset, descLogEndOffset, descDirTotal, descDirUsable,
 		descPartitions, descUnderReplicated, descOffline, descActiveController,
-		descConnections, descConnectionsAccepted, descProtocolErrors} {
+		descConnections, descConnectionsAccepted, descProtocolErrors, descConnectionsRefused} {
 		ch <- d
 	}
 }
@@ -521,6 +524,8 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		})
 		ch <- prometheus.MustNewConstMetric(descConnectionsAccepted, prometheus.CounterValue, float64(st.ConnectionsAccepted.Load()))
 		ch <- prometheus.MustNewConstMetric(descProtocolErrors, prometheus.CounterValue, float64(st.ProtocolErrors.Load()))
+		ch <- prometheus.MustNewConstMetric(descConnectionsRefused, prometheus.CounterValue, float64(st.ConnectionsRejectedPerIP.Load()), "max_connections_per_ip")
+		ch <- prometheus.MustNewConstMetric(descConnectionsRefused, prometheus.CounterValue, float64(st.ConnectionsThrottled.Load()), "connection_rate")
 	default:
 		for _, l := range b.cfg.Listeners {
 			ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, 0, l.Name)
@@ -528,6 +533,8 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descConnectionsAccepted, prometheus.CounterValue, 0)
 		ch <- prometheus.MustNewConstMetric(descProtocolErrors, prometheus.CounterValue, 0)
 		ch <- prometheus.MustNewConstMetric(descActiveController, prometheus.GaugeValue, 0)
+		ch <- prometheus.MustNewConstMetric(descConnectionsRefused, prometheus.CounterValue, 0, "max_connections_per_ip")
+		ch <- prometheus.MustNewConstMetric(descConnectionsRefused, prometheus.CounterValue, 0, "connection_rate")
 	}
 }
 

@@ -88,6 +88,23 @@ func (s *settingsResolver) validateBrokerDynamic(values map[string]string) error
 	return config.ValidateBrokerDynamic(values)
 }
 
+// validateBrokerMerged checks the rules between broker configs (such as
+// max.connections.per.ip = 0 needing overrides) with the dynamic layer of
+// broker resource name ("" for the cluster default) replaced by next.
+func (s *settingsResolver) validateBrokerMerged(name string, next map[string]string, current map[string]map[string]string, nodeID int32) error {
+	def, own := current[""], current[strconv.Itoa(int(nodeID))]
+	switch name {
+	case "":
+		def = next
+	case strconv.Itoa(int(nodeID)):
+		own = next
+	default:
+		return nil
+	}
+	_, err := s.cur.Load().WithDynamic(def, own)
+	return err
+}
+
 // topicSettings are a topic's effective configs in the types the broker
 // and storage use.
 type topicSettings struct {

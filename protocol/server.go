@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -93,7 +94,36 @@ type Config struct {
 	MaxInflight int
 	// IdleTimeout is connections.max.idle.ms (default 10 minutes).
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
+	// ConnectionLimits, if set, caps the connections open at once from
+	// one address (max.connections.per.ip and its overrides); see
+	// Server.SetConnectionLimits.
+	ConnectionLimits *ConnectionLimits
+	// ConnectionThrottle, if set, is asked about every accepted
+	// connection before anything else: a positive duration refuses it,
+	// as Kafka's connection_creation_rate quota does. The connection is
+	// held unread for that long, so that the client does not reconnect at
+	// once, then closed.
+	ConnectionThrottle func(ip netip.Addr) time.Duration
+	Logger             *slog.Logger
+}
+
+// ConnectionLimits caps the connections open at once per client address,
+// as Kafka's max.connections.per.ip and max.connections.per.ip.overrides
+// do: a connection that would exceed its address's limit is closed as
+// soon as it is accepted.
+type ConnectionLimits struct {
+	// PerIP is the limit of addresses without an override.
+	PerIP int
+	// Overrides holds the limits of particular addresses.
+	Overrides map[netip.Addr]int
+}
+
+// limit returns the limit of ip.
+func (l *ConnectionLimits) limit(ip netip.Addr) int {
+	if n, ok := l.Overrides[ip]; ok {
+		return n
+	}
+	return l.PerIP
 }
 
 func (c *Config) withDefaults() {
@@ -139,8 +169,14 @@ type Server struct {
 		sync.Mutex
 		listeners []*listener
 		conns     map[*conn]struct{}
+		// perIP counts the open connections of each client address.
+		perIP map[netip.Addr]int
+		// throttled holds the refused connections waiting to be closed
+		// (ConnectionThrottle), with the timer that closes each.
+		throttled map[net.Conn]*time.Timer
 	}
-	stats Stats
+	limits atomic.Pointer[ConnectionLimits]
+	stats  Stats
 }
 
 // Stats are counters a metrics layer reads.
@@ -149,6 +185,12 @@ type Stats struct {
 	ConnectionsOpen     atomic.Int64
 	ProtocolErrors      atomic.Int64
 	Requests            atomic.Int64
+	// ConnectionsRejectedPerIP counts connections closed at accept
+	// because their address had max.connections.per.ip open already.
+	ConnectionsRejectedPerIP atomic.Int64
+	// ConnectionsThrottled counts connections refused by the
+	// ConnectionThrottle (connection_creation_rate) hook.
+	ConnectionsThrottled atomic.Int64
 }
 
 type listener struct {
@@ -167,8 +209,24 @@ func NewServer(cfg Config, h Handler) *Server {
 	s.budget = newBudget(cfg.MemoryBudgetBytes)
 	s.smallBudget = newBudget(smallBudgetBytes)
 	s.mu.conns = make(map[*conn]struct{})
+	s.mu.perIP = make(map[netip.Addr]int)
+	s.mu.throttled = make(map[net.Conn]*time.Timer)
+	if cfg.ConnectionLimits != nil {
+		s.SetConnectionLimits(*cfg.ConnectionLimits)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
+}
+
+// SetConnectionLimits replaces the per-address connection limits; they
+// apply to connections accepted from then on (open ones are not closed),
+// as a dynamic update of max.connections.per.ip does in Kafka.
+func (s *Server) SetConnectionLimits(l ConnectionLimits) {
+	cp := ConnectionLimits{PerIP: l.PerIP, Overrides: make(map[netip.Addr]int, len(l.Overrides))}
+	for ip, n := range l.Overrides {
+		cp.Overrides[ip.Unmap()] = n
+	}
+	s.limits.Store(&cp)
 }
 
 // Start binds every listener and starts accepting. On error no listener is
@@ -255,6 +313,11 @@ func (s *Server) Close() error {
 	for c := range s.mu.conns {
 		c.nc.Close()
 	}
+	for nc, t := range s.mu.throttled {
+		t.Stop()
+		nc.Close()
+	}
+	clear(s.mu.throttled)
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
@@ -281,19 +344,40 @@ func (s *Server) accept(l *listener) {
 			continue
 		}
 		backoff = 0
+		ip := remoteIP(nc)
+		if s.cfg.ConnectionThrottle != nil {
+			if d := s.cfg.ConnectionThrottle(ip); d > 0 {
+				s.stats.ConnectionsThrottled.Add(1)
+				s.log.Debug("connection refused: connection creation rate over quota", "listener", l.cfg.Name, "remote_addr", nc.RemoteAddr().String(), "close_in", d)
+				s.closeLater(nc, d)
+				continue
+			}
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		raw := nc
 		if l.tls != nil {
 			nc = tls.Server(nc, l.tls.serverConfig())
 		}
 		c := s.newConn(l, nc)
+		c.ip = ip
 		s.mu.Lock()
 		if s.closed.Load() {
 			s.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if lim := s.limits.Load(); lim != nil && s.mu.perIP[ip] >= lim.limit(ip) {
+			s.mu.Unlock()
+			s.stats.ConnectionsRejectedPerIP.Add(1)
+			s.log.Info("connection rejected: address already has the configured maximum of connections (max.connections.per.ip)",
+				"listener", l.cfg.Name, "remote_addr", raw.RemoteAddr().String(), "max", lim.limit(ip))
+			c.cancel()
+			raw.Close()
+			continue
+		}
+		s.mu.perIP[ip]++
 		s.mu.conns[c] = struct{}{}
 		s.mu.Unlock()
 		s.stats.ConnectionsAccepted.Add(1)
@@ -318,6 +402,7 @@ type pending struct {
 type conn struct {
 	s       *Server
 	nc      net.Conn
+	ip      netip.Addr
 	sess    *Session
 	log     *slog.Logger
 	ctx     context.Context
@@ -325,6 +410,13 @@ type conn struct {
 	queue   chan *pending
 	started time.Time
 	lis     *listener
+	// inflight counts the requests dispatched whose response is not
+	// ready yet (queued, or in their Wait stage).
+	inflight atomic.Int64
+	// answered is when the last response was ready, in Unix
+	// nanoseconds: idleness counts from the later of it and the last
+	// request read.
+	answered atomic.Int64
 }
 
 func (s *Server) newConn(l *listener, nc net.Conn) *conn {
@@ -353,11 +445,7 @@ func (c *conn) run() {
 			c.log.Info("TLS handshake failed", "err", err)
 			c.cancel()
 			c.nc.Close()
-			c.s.mu.Lock()
-			delete(c.s.mu.conns, c)
-			c.s.mu.Unlock()
-			c.s.stats.ConnectionsOpen.Add(-1)
-			c.lis.open.Add(-1)
+			c.forget()
 			return
 		}
 	}
@@ -377,11 +465,54 @@ func (c *conn) run() {
 	<-writerDone
 	c.cancel()
 	c.nc.Close()
+	c.forget()
+}
+
+// forget removes a closed connection from the server's books.
+func (c *conn) forget() {
 	c.s.mu.Lock()
 	delete(c.s.mu.conns, c)
+	if n := c.s.mu.perIP[c.ip] - 1; n > 0 {
+		c.s.mu.perIP[c.ip] = n
+	} else {
+		delete(c.s.mu.perIP, c.ip)
+	}
 	c.s.mu.Unlock()
 	c.s.stats.ConnectionsOpen.Add(-1)
 	c.lis.open.Add(-1)
+}
+
+// remoteIP returns the client's address, IPv4-mapped IPv6 addresses as
+// IPv4.
+func remoteIP(nc net.Conn) netip.Addr {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// closeLater holds a refused connection unread for d, then closes it.
+func (s *Server) closeLater(nc net.Conn, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		nc.Close()
+		return
+	}
+	s.mu.throttled[nc] = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		_, ok := s.mu.throttled[nc]
+		delete(s.mu.throttled, nc)
+		s.mu.Unlock()
+		if ok {
+			nc.Close()
+		}
+	})
 }
 
 // tlsHandshakeTimeout bounds a TLS handshake, so that a client that
@@ -418,6 +549,9 @@ var errIdle = errors.New("connection idle longer than connections.max.idle.ms")
 func (c *conn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
+		if err := c.waitMuted(); err != nil {
+			return err
+		}
 		if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)); err != nil {
 			return err
 		}
@@ -432,8 +566,8 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if len(c.queue) > 0 {
-					continue // a long request is in flight: not idle
+				if c.inflight.Load() > 0 || time.Since(time.Unix(0, c.answered.Load())) < c.s.cfg.IdleTimeout {
+					continue // a request in flight or just answered: not idle
 				}
 				return errIdle
 			}
@@ -442,6 +576,12 @@ func (c *conn) readLoop() error {
 		// A frame that starts must finish within the idle timeout.
 		frame, err := c.readFrame(br, size)
 		if err != nil {
+			return err
+		}
+		// A mute that began while this frame was being read (a reply
+		// that waited) holds the request until it ends.
+		if err := c.waitMuted(); err != nil {
+			c.s.budgetFor(int64(size)).release(int64(size))
 			return err
 		}
 		var p *pending
@@ -455,12 +595,31 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.s.stats.Requests.Add(1)
+		c.inflight.Add(1)
 		select {
 		case c.queue <- p:
 		case <-c.ctx.Done():
+			c.inflight.Add(-1)
 			c.s.budgetFor(int64(size)).release(int64(size))
 			return c.ctx.Err()
 		}
+	}
+}
+
+// waitMuted returns once the session's mute (Session.MuteUntil) has
+// ended, or with an error when the connection closes first.
+func (c *conn) waitMuted() error {
+	d := time.Until(c.sess.MutedUntil())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.ctx.Done():
+		return c.ctx.Err()
 	}
 }
 
@@ -567,7 +726,9 @@ func (c *conn) writeLoop() {
 				}
 			}
 			resp = p.reply.Wait(c.ctx)
+			c.answered.Store(time.Now().UnixNano())
 		}
+		c.inflight.Add(-1)
 		c.s.budgetFor(p.frameBytes).release(p.frameBytes)
 		if broken {
 			release(p.reply)

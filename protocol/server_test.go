@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +161,209 @@ func TestMalformedClosesOnlyThatConnection(t *testing.T) {
 	}
 	if n := s.Stats().ProtocolErrors.Load(); n < 5 {
 		t.Fatalf("counted %d protocol errors", n)
+	}
+}
+
+// muteHandler answers Metadata and mutes the connection for mute; its
+// ListOffsets answers from the Wait stage and mutes there.
+type muteHandler struct{ mute time.Duration }
+
+func (h *muteHandler) Versions(key int16) (int16, int16, bool) {
+	return (&gateHandler{}).Versions(key)
+}
+
+func (h *muteHandler) Handle(ctx context.Context, req *Request) Reply {
+	resp := req.Msg.ResponseKind()
+	if req.Header.Key == kmsg.ListOffsets.Int16() {
+		return Reply{Wait: func(ctx context.Context) kmsg.Response {
+			req.Session.MuteUntil(time.Now().Add(h.mute))
+			return resp
+		}}
+	}
+	if req.Header.Key == kmsg.Metadata.Int16() {
+		req.Session.MuteUntil(time.Now().Add(h.mute))
+	}
+	return Reply{Resp: resp}
+}
+
+// TestMuteUntilHoldsNextRequest checks Session.MuteUntil: the request
+// after one that muted the connection is answered only once the mute
+// ends, whether the mute was set by the handler (then even a request
+// pipelined behind it waits) or from a Wait stage (then the next request
+// read does); other connections are not held.
+func TestMuteUntilHoldsNextRequest(t *testing.T) {
+	const mute = time.Second
+	s := startServer(t, &muteHandler{mute: mute})
+	for _, first := range []kmsg.Request{kmsg.NewPtrMetadataRequest(), kmsg.NewPtrListOffsetsRequest()} {
+		c := dial(t, s)
+		start := time.Now()
+		send(t, c, 1, first)
+		pipelined := first.Key() == kmsg.Metadata.Int16()
+		if pipelined {
+			send(t, c, 2, kmsg.NewPtrApiVersionsRequest())
+		}
+		if got := readCorr(t, c); got != 1 {
+			t.Fatalf("first response %d", got)
+		}
+		if !pipelined {
+			send(t, c, 2, kmsg.NewPtrApiVersionsRequest())
+		}
+		other := dial(t, s)
+		send(t, other, 9, kmsg.NewPtrApiVersionsRequest())
+		if got := readCorr(t, other); got != 9 || time.Since(start) >= mute {
+			t.Fatalf("another connection waited for the mute (%v)", time.Since(start))
+		}
+		if got := readCorr(t, c); got != 2 {
+			t.Fatalf("second response %d", got)
+		}
+		if waited := time.Since(start); waited < mute {
+			t.Fatalf("%s: next request answered after %v, muted for %v", kmsg.NameForKey(first.Key()), waited, mute)
+		}
+	}
+	// A later, shorter mute does not shorten the current one.
+	var sess Session
+	until := time.Now().Add(time.Hour)
+	sess.MuteUntil(until)
+	sess.MuteUntil(time.Now())
+	if !sess.MutedUntil().Equal(until) {
+		t.Fatalf("mute moved to %v", sess.MutedUntil())
+	}
+}
+
+// closedByServer reports whether the server closed c within d.
+func closedByServer(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := c.Read(make([]byte, 1))
+	ne, ok := err.(net.Error)
+	return err != nil && !(ok && ne.Timeout())
+}
+
+// TestConnectionLimitsPerIP checks max.connections.per.ip at the server: a
+// connection beyond the limit is closed at once, a closed one frees its
+// slot, and new limits apply to new connections.
+func TestConnectionLimitsPerIP(t *testing.T) {
+	s := NewServer(Config{Listeners: []ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		ConnectionLimits: &ConnectionLimits{PerIP: 1}}, &gateHandler{})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c1 := dial(t, s)
+	send(t, c1, 1, kmsg.NewPtrMetadataRequest())
+	readCorr(t, c1)
+	if !closedByServer(dial(t, s), 10*time.Second) {
+		t.Fatal("second connection not closed")
+	}
+	if n := s.Stats().ConnectionsRejectedPerIP.Load(); n != 1 {
+		t.Fatalf("%d rejected", n)
+	}
+	s.SetConnectionLimits(ConnectionLimits{PerIP: 0, Overrides: map[netip.Addr]int{netip.MustParseAddr("::ffff:127.0.0.1"): 2}})
+	c2 := dial(t, s)
+	send(t, c2, 1, kmsg.NewPtrMetadataRequest())
+	readCorr(t, c2)
+	if !closedByServer(dial(t, s), 10*time.Second) {
+		t.Fatal("third connection beyond the override not closed")
+	}
+	c1.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := dial(t, s)
+		if !closedByServer(c, 100*time.Millisecond) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("closing a connection freed no slot")
+		}
+	}
+}
+
+// TestConnectionThrottleHook checks that a connection the hook refuses is
+// not served and is closed after the throttle, not before.
+func TestConnectionThrottleHook(t *testing.T) {
+	const hold = 300 * time.Millisecond
+	var n int
+	var mu sync.Mutex
+	s := NewServer(Config{Listeners: []ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		ConnectionThrottle: func(ip netip.Addr) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			if !ip.IsLoopback() {
+				t.Errorf("hook got %v", ip)
+			}
+			if n == 2 {
+				return hold
+			}
+			return 0
+		}}, &gateHandler{})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c1 := dial(t, s)
+	send(t, c1, 1, kmsg.NewPtrMetadataRequest())
+	readCorr(t, c1)
+	start := time.Now()
+	c2 := dial(t, s)
+	send(t, c2, 1, kmsg.NewPtrMetadataRequest())
+	if !closedByServer(c2, 10*time.Second) {
+		t.Fatal("throttled connection not closed")
+	}
+	if held := time.Since(start); held < hold-50*time.Millisecond {
+		t.Fatalf("throttled connection closed after %v, before its %v throttle", held, hold)
+	}
+	if s.Stats().ConnectionsThrottled.Load() != 1 || s.Stats().ConnectionsAccepted.Load() != 1 {
+		t.Fatalf("stats: throttled %d accepted %d", s.Stats().ConnectionsThrottled.Load(), s.Stats().ConnectionsAccepted.Load())
+	}
+	// Close releases a connection still held.
+	mu.Lock()
+	n = 1
+	mu.Unlock()
+	c3 := dial(t, s)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().ConnectionsThrottled.Load() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("third connection not refused")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Close()
+	if !closedByServer(c3, 10*time.Second) {
+		t.Fatal("held connection not closed by Close")
+	}
+}
+
+// TestIdleConnectionClosed checks connections.max.idle.ms: a connection
+// that sends nothing is closed; one whose request is still being answered
+// is not, however long that takes.
+func TestIdleConnectionClosed(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	h := &gateHandler{release: make(chan struct{})}
+	s := NewServer(Config{Listeners: []ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}}, IdleTimeout: idle}, h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	quiet := dial(t, s)
+	start := time.Now()
+	if !closedByServer(quiet, 10*time.Second) {
+		t.Fatal("idle connection not closed")
+	}
+	if took := time.Since(start); took < idle-50*time.Millisecond {
+		t.Fatalf("idle connection closed after %v", took)
+	}
+	busy := dial(t, s)
+	send(t, busy, 1, kmsg.NewPtrListOffsetsRequest())
+	// Several idle timeouts pass while the request is held.
+	if closedByServer(busy, 5*idle) {
+		t.Fatal("connection with a request in flight closed as idle")
+	}
+	close(h.release)
+	if got := readCorr(t, busy); got != 1 {
+		t.Fatalf("response %d", got)
+	}
+	send(t, busy, 2, kmsg.NewPtrMetadataRequest())
+	if got := readCorr(t, busy); got != 2 {
+		t.Fatalf("response %d", got)
 	}
 }

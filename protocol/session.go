@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,11 @@ type Session struct {
 	SecurityProtocol string
 	Local            net.Addr
 	Remote           net.Addr
+
+	// mutedUntil is the time, in Unix nanoseconds, before which the
+	// server reads no further request from the connection (see
+	// MuteUntil).
+	mutedUntil atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -186,4 +192,29 @@ func (s *Session) setPeer(certs []*x509.Certificate, principal string) {
 		s.mu.principal = principal
 	}
 	s.mu.Unlock()
+}
+
+// MuteUntil stops the server from reading the connection's next request
+// before t, as Kafka mutes the channel of a client over its quota
+// (KIP-219): the response that reports the throttle time is sent at once,
+// and the client's next request waits. A later call extends the mute; an
+// earlier t than the current one changes nothing.
+func (s *Session) MuteUntil(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := s.mutedUntil.Load()
+		if n <= cur || s.mutedUntil.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// MutedUntil returns the end of the current mute, zero when the
+// connection was never muted.
+func (s *Session) MutedUntil() time.Time {
+	n := s.mutedUntil.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }

@@ -62,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		newSchemaCmd(),
 		newGroupCmd(),
 		newACLCmd(),
+		newQuotaCmd(),
 	)
 	return root
 }

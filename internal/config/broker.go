@@ -21,6 +21,10 @@ const (
 	SocketReceiveBufferBytes             = "socket.receive.buffer.bytes"
 	ConnectionsMaxIdleMs                 = "connections.max.idle.ms"
 	MaxConnections                       = "max.connections"
+	MaxConnectionsPerIP                  = "max.connections.per.ip"
+	MaxConnectionsPerIPOverrides         = "max.connections.per.ip.overrides"
+	QuotaWindowNum                       = "quota.window.num"
+	QuotaWindowSizeSeconds               = "quota.window.size.seconds"
 	QueuedMaxRequests                    = "queued.max.requests"
 	NumIOThreads                         = "num.io.threads"
 	NumNetworkThreads                    = "num.network.threads"
@@ -168,6 +172,14 @@ var brokerDefs = []Def{
 		Doc: "JAAS configuration of a mechanism, given per listener and mechanism as listener.name.<listener>.<mechanism>.sasl.jaas.config. For PLAIN: org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\"; with one user_ option per user."},
 	{Name: MaxConnections, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
 		Doc: "Most client connections open at once; further connections are refused."},
+	{Name: MaxConnectionsPerIP, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
+		Doc: "The maximum number of connections allowed from each IP address; a new connection beyond it is closed as soon as it is accepted. It may be 0 only when max.connections.per.ip.overrides is set."},
+	{Name: MaxConnectionsPerIPOverrides, Type: TypeString, Default: "", Validator: connectionOverridesValidator, Dynamic: true,
+		Doc: "Per-IP or hostname overrides of max.connections.per.ip, as comma-separated host:count pairs (hostName:100,127.0.0.1:200)."},
+	{Name: QuotaWindowNum, Type: TypeInt, Default: "11", Validator: AtLeast(1),
+		Doc: "The number of samples kept in memory to measure client quotas (see docs/quotas.md)."},
+	{Name: QuotaWindowSizeSeconds, Type: TypeInt, Default: "1", Validator: AtLeast(1),
+		Doc: "The time span of each client quota sample, in seconds."},
 	{Name: QueuedMaxRequests, Type: TypeInt, Default: "500", Validator: AtLeast(1),
 		Doc: "Requests read ahead per broker before reading from sockets pauses."},
 	{Name: NumIOThreads, Type: TypeInt, Default: "8", Validator: AtLeast(1), Dynamic: true,

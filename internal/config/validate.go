@@ -147,6 +147,9 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 		return invalidValue(LogDir, strings.Join(dirs, ","),
 			"Skein stores all partitions in one directory; give exactly one")
 	}
+	if err := checkConnectionsPerIP(merged); err != nil {
+		return err
+	}
 	protocols, err := ParseSecurityProtocolMap(raw(ListenerSecurityProtocolMap))
 	if err != nil {
 		return err
