@@ -76,6 +76,8 @@ type Broker struct {
 	// principalOf, when set, replaces the session's principal in
 	// authorization decisions. Only tests set it.
 	principalOf func(*protocol.Session) string
+	// audit writes the audit log; nil when it is off. See audit.go.
+	audit *auditor
 
 	// adminMu serializes metadata changes and their reconciliation into
 	// the live topic map.
@@ -130,6 +132,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.buildAPITable()
 	b.initMetrics()
+	b.audit = newAuditor(b, b.metrics.reg)
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	return b, nil
 }
@@ -177,6 +180,13 @@ func (b *Broker) Start() error {
 		b.closeLogs()
 		return err
 	}
+	if err := b.audit.start(b.bgCtx); err != nil {
+		b.bgCancel()
+		b.bgWG.Wait()
+		b.stopGroups()
+		b.closeLogs()
+		return err
+	}
 	b.sessions = newFetchSessionCache(b.settings.brokerInt("max.incremental.fetch.session.cache.slots", 1000))
 	b.server = protocol.NewServer(protocol.Config{
 		Listeners:       b.cfg.Listeners,
@@ -186,6 +196,7 @@ func (b *Broker) Start() error {
 		Logger:          b.cfg.Logger,
 	}, b)
 	if err := b.server.Start(); err != nil {
+		b.audit.stop()
 		b.closeLogs()
 		return err
 	}
@@ -210,6 +221,8 @@ func (b *Broker) Close() error {
 	if b.server != nil {
 		b.server.Close()
 	}
+	// The audit writer drains its queue into the logs before they close.
+	b.audit.stop()
 	b.bgCancel()
 	b.bgWG.Wait()
 	b.stopGroups()
