@@ -218,6 +218,23 @@ func auditUserResource(name string) auditResource {
 	return auditResource{typ: "User", crn: "user", name: name}
 }
 
+// auditClientQuotaResource is the resource of an AlterClientQuotas entry:
+// its entity as Kafka prints it, user=alice,client-id=<default> (a null
+// name is the default entity). The handler logs each entry with
+// b.audit.admin(r, auditClientQuotaResource(e.Entity), code, msg,
+// map[string]any{"ops": ...}).
+func auditClientQuotaResource(entity []kmsg.AlterClientQuotasRequestEntryEntity) auditResource {
+	parts := make([]string, 0, len(entity))
+	for _, e := range entity {
+		name := "<default>"
+		if e.Name != nil {
+			name = *e.Name
+		}
+		parts = append(parts, e.Type+"="+name)
+	}
+	return auditResource{typ: "ClientQuota", crn: "client-quota", name: strings.Join(parts, ",")}
+}
+
 // auditACLResource is the resource an ACL check names.
 func auditACLResource(rt acl.ResourceType, name string) auditResource {
 	switch rt {
@@ -346,12 +363,10 @@ type auditor struct {
 }
 
 // newAuditor returns the broker's auditor, nil when the audit log is off.
-// Its metrics are registered in reg.
+// Its metrics are registered in reg either way (they stay at zero when it
+// is off), so that dashboards and alerts need not know.
 func newAuditor(b *Broker, reg prometheus.Registerer) *auditor {
 	s := b.settings
-	if !s.brokerBool(config.AuditEnable, true) || b.authorizer.Load() == nil {
-		return nil
-	}
 	au := &auditor{
 		b:           b,
 		log:         b.log.With("component", "audit"),
@@ -388,6 +403,9 @@ func newAuditor(b *Broker, reg prometheus.Registerer) *auditor {
 		au.events.WithLabelValues(typ)
 	}
 	reg.MustRegister(au.events, dropped, au.queueLen)
+	if !s.brokerBool(config.AuditEnable, true) || b.authorizer.Load() == nil {
+		return nil
+	}
 	return au
 }
 

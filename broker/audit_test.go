@@ -831,6 +831,10 @@ func TestAuditStrings(t *testing.T) {
 	if auditACLResource(acl.ResourceTransactionalID, "tx").crn != "transactional-id" {
 		t.Error("transactional id resource")
 	}
+	q := auditClientQuotaResource([]kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("alice")}, {Type: "client-id"}})
+	if q.name != "user=alice,client-id=<default>" || q.crn != "client-quota" {
+		t.Errorf("client quota resource %+v", q)
+	}
 	for key, want := range map[kmsg.Key]string{
 		kmsg.CreateACLs: "CreateAcls", kmsg.SASLAuthenticate: "SaslAuthenticate", kmsg.InitProducerID: "InitProducerId",
 		kmsg.AlterUserSCRAMCredentials: "AlterUserScramCredentials", kmsg.LeaderAndISR: "LeaderAndIsr", kmsg.CreateTopics: "CreateTopics",
