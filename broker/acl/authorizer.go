@@ -165,10 +165,9 @@ func (a *Authorizer) Decide(principal, host string, op Operation, rt ResourceTyp
 		ok = check(lit[WildcardResource])
 	}
 	if ok {
-		for i := range ix.prefixed[rt] {
-			b := &ix.prefixed[rt][i]
-			if strings.HasPrefix(name, b.ResourceName) && !check(ix.prefixed[rt][i:i+1]) {
-				ok = false
+		pre := ix.prefixed[rt]
+		for i := range pre {
+			if strings.HasPrefix(name, pre[i].ResourceName) && !check(pre[i:i+1]) {
 				break
 			}
 		}
