@@ -24,6 +24,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -574,8 +575,11 @@ func TestAuditTopicProtected(t *testing.T) {
 	ar.await(ctx, "bob describe of the audit topic", denial("User:bob", "Describe", "Topic", config.DefaultAuditTopic))
 	ar.await(ctx, "bob fetch", denial("User:bob", "Read", "Topic", config.DefaultAuditTopic))
 	end := ends()
-	for len(ar.events) < int(end) {
+	for len(ar.events) < int(end) && ctx.Err() == nil {
 		ar.poll(ctx)
+	}
+	if len(ar.events) < int(end) {
+		t.Fatalf("read %d of %d audit events", len(ar.events), end)
 	}
 	for i, r := range ar.raw {
 		if bytes.Contains(r, []byte("forged")) || ar.events[i].SpecVersion != "1.0" {
@@ -809,7 +813,7 @@ func TestAuditOff(t *testing.T) {
 func TestAuditStrings(t *testing.T) {
 	long := strings.Repeat("é", auditMaxString)
 	got := auditString(long)
-	if len(got) > auditMaxString+len("...(truncated)") || !strings.HasSuffix(got, "...(truncated)") || !utf8ValidString(got) {
+	if len(got) > auditMaxString+len("...(truncated)") || !strings.HasSuffix(got, "...(truncated)") || !utf8.ValidString(got) {
 		t.Fatalf("truncated to %d bytes: %q...", len(got), got[:20])
 	}
 	if auditString("phi") != "phi" {
@@ -845,4 +849,30 @@ func TestAuditStrings(t *testing.T) {
 	}
 }
 
-func utf8ValidString(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+// FuzzAuditStrings checks that what events copy from requests is bounded,
+// stays valid UTF-8 when it was, and that resource names escape to the
+// CRN's safe characters, whatever the input.
+func FuzzAuditStrings(f *testing.F) {
+	for _, seed := range []string{"", "phi-records", "a/b=c d%", strings.Repeat("é", 600), strings.Repeat("x", auditMaxString+1), "\xff\xfe", "user=alice,client-id=<default>"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := auditString(s)
+		if len(got) > auditMaxString+len("...(truncated)") {
+			t.Fatalf("auditString kept %d bytes", len(got))
+		}
+		if len(s) <= auditMaxString && got != s {
+			t.Fatalf("short string changed: %q -> %q", s, got)
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("auditString broke UTF-8: %q", got)
+		}
+		esc := crnEscape(s)
+		for i := 0; i < len(esc); i++ {
+			c := esc[i]
+			if c == '/' || c == '=' || c == ',' || c < 0x21 || c > 0x7e {
+				t.Fatalf("crnEscape(%q) = %q keeps %q", s, esc, c)
+			}
+		}
+	})
+}
