@@ -47,6 +47,8 @@ func (b *Broker) handleSaslHandshake(_ context.Context, r *protocol.Request) pro
 	}
 	if !slices.Contains(ls.mechanisms, req.Mechanism) {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		b.audit.authentication(sess, requestOf(r), saslMechanismName(sess, req.Mechanism), "", "",
+			resp.ErrorCode, "Unsupported SASL mechanism "+req.Mechanism, nil)
 		return protocol.Reply{Resp: resp, Close: true}
 	}
 	var mech sasl.Mechanism

@@ -85,6 +85,18 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
+		if b.audit != nil {
+			configs := map[string]any{}
+			for _, c := range rt.Configs {
+				configs[auditString(c.Name)] = auditConfigValue(kmsg.ConfigResourceTypeTopic, c.Name, c.Value)
+			}
+			details := map[string]any{"numPartitions": rt.NumPartitions, "replicationFactor": rt.ReplicationFactor,
+				"replicaAssignments": len(rt.ReplicaAssignment), "configs": configs, "validateOnly": req.ValidateOnly}
+			if st.TopicID != [16]byte{} {
+				details["topicId"] = TopicID(st.TopicID).String()
+			}
+			b.audit.admin(r, auditTopicResource(rt.Topic), code, msg, details)
+		}
 	}
 	return resp
 }

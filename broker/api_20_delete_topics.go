@@ -65,6 +65,23 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *protocol.Request) km
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
+		if b.audit != nil {
+			name := tg.name
+			if st.Topic != nil {
+				name = *st.Topic
+			}
+			details := map[string]any{}
+			if id := TopicID(st.TopicID); id != (TopicID{}) {
+				details["topicId"] = id.String()
+			} else if tg.id != (TopicID{}) {
+				details["topicId"] = tg.id.String()
+			}
+			msg := ""
+			if st.ErrorMessage != nil {
+				msg = *st.ErrorMessage
+			}
+			b.audit.admin(r, auditTopicResource(name), st.ErrorCode, msg, details)
+		}
 	}
 	return resp
 }

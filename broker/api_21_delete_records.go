@@ -58,6 +58,24 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *protocol.Request) kms
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+		if b.audit != nil {
+			b.auditDeleteRecords(r, rt, st)
+		}
 	}
 	return resp
+}
+
+// auditDeleteRecords logs the DeleteRecords of one topic: the offsets
+// asked for and each partition's outcome. The result is the first error
+// of a partition, SUCCESS when there is none.
+func (b *Broker) auditDeleteRecords(r *protocol.Request, rt kmsg.DeleteRecordsRequestTopic, st kmsg.DeleteRecordsResponseTopic) {
+	code := int16(0)
+	parts := make([]map[string]any, 0, len(st.Partitions))
+	for i, sp := range st.Partitions {
+		if code == 0 {
+			code = sp.ErrorCode
+		}
+		parts = append(parts, map[string]any{"partition": sp.Partition, "offset": rt.Partitions[i].Offset, "lowWatermark": sp.LowWatermark, "errorCode": sp.ErrorCode})
+	}
+	b.audit.admin(r, auditTopicResource(rt.Topic), code, "", map[string]any{"partitions": parts})
 }

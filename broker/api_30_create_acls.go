@@ -27,6 +27,9 @@ func (b *Broker) handleCreateACLs(ctx context.Context, r *protocol.Request) kmsg
 	req := r.Msg.(*kmsg.CreateACLsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
 	resp.Results = make([]kmsg.CreateACLsResponseResult, len(req.Creations))
+	if b.audit != nil {
+		defer b.auditCreateACLs(r, req, resp)
+	}
 	failAll, failMsg := int16(0), ""
 	switch {
 	case !b.authorizationOn():
@@ -54,18 +57,7 @@ func (b *Broker) handleCreateACLs(ctx context.Context, r *protocol.Request) kmsg
 			}
 			continue
 		}
-		bd := acl.Binding{
-			ResourceType: acl.ResourceType(c.ResourceType),
-			ResourceName: c.ResourceName,
-			PatternType:  acl.PatternType(c.ResourcePatternType),
-			Principal:    c.Principal,
-			Host:         c.Host,
-			Operation:    acl.Operation(c.Operation),
-			Permission:   acl.Permission(c.PermissionType),
-		}
-		if req.Version == 0 {
-			bd.PatternType = acl.PatternLiteral
-		}
+		bd := creationBinding(req, c)
 		if err := bd.Validate(); err != nil {
 			res.ErrorCode = kerr.InvalidRequest.Code
 			res.ErrorMessage = kmsg.StringPtr(err.Error())
@@ -94,4 +86,35 @@ func (b *Broker) handleCreateACLs(ctx context.Context, r *protocol.Request) kmsg
 		b.log.Info("acl created", "acl", bindingOf(*rec.ACL).String(), "by", b.principal(r.Session))
 	}
 	return resp
+}
+
+// creationBinding is the binding a creation asks for; v0 creations are
+// LITERAL.
+func creationBinding(req *kmsg.CreateACLsRequest, c kmsg.CreateACLsRequestCreation) acl.Binding {
+	bd := acl.Binding{
+		ResourceType: acl.ResourceType(c.ResourceType),
+		ResourceName: c.ResourceName,
+		PatternType:  acl.PatternType(c.ResourcePatternType),
+		Principal:    c.Principal,
+		Host:         c.Host,
+		Operation:    acl.Operation(c.Operation),
+		Permission:   acl.Permission(c.PermissionType),
+	}
+	if req.Version == 0 {
+		bd.PatternType = acl.PatternLiteral
+	}
+	return bd
+}
+
+// auditCreateACLs logs each creation with its result. The resource is the
+// cluster, whose ACLs change; the binding is in the request details.
+func (b *Broker) auditCreateACLs(r *protocol.Request, req *kmsg.CreateACLsRequest, resp *kmsg.CreateACLsResponse) {
+	for i, c := range req.Creations {
+		res := resp.Results[i]
+		msg := ""
+		if res.ErrorMessage != nil {
+			msg = *res.ErrorMessage
+		}
+		b.audit.admin(r, auditClusterResource(), res.ErrorCode, msg, map[string]any{"acl": auditBinding(creationBinding(req, c))})
+	}
 }

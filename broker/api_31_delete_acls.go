@@ -26,6 +26,9 @@ func (b *Broker) handleDeleteACLs(ctx context.Context, r *protocol.Request) kmsg
 	req := r.Msg.(*kmsg.DeleteACLsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
 	resp.Results = make([]kmsg.DeleteACLsResponseResult, len(req.Filters))
+	if b.audit != nil {
+		defer b.auditDeleteACLs(r, req, resp)
+	}
 	failAll, failMsg := int16(0), ""
 	switch {
 	case !b.authorizationOn():
@@ -54,18 +57,7 @@ func (b *Broker) handleDeleteACLs(ctx context.Context, r *protocol.Request) kmsg
 			}
 			continue
 		}
-		f := acl.Filter{
-			ResourceType: acl.ResourceType(rf.ResourceType),
-			ResourceName: rf.ResourceName,
-			PatternType:  acl.PatternType(rf.ResourcePatternType),
-			Principal:    rf.Principal,
-			Host:         rf.Host,
-			Operation:    acl.Operation(rf.Operation),
-			Permission:   acl.Permission(rf.PermissionType),
-		}
-		if req.Version == 0 {
-			f.PatternType = acl.PatternLiteral
-		}
+		f := deletionFilter(req, rf)
 		if err := f.Validate(); err != nil {
 			res.ErrorCode = kerr.InvalidRequest.Code
 			res.ErrorMessage = kmsg.StringPtr(err.Error())
@@ -124,4 +116,46 @@ func bindingLess(x, y ACLRecord) bool {
 		return x.Operation < y.Operation
 	}
 	return x.ID < y.ID
+}
+
+// deletionFilter is the filter of a DeleteAcls; v0 filters are LITERAL.
+func deletionFilter(req *kmsg.DeleteACLsRequest, rf kmsg.DeleteACLsRequestFilter) acl.Filter {
+	f := acl.Filter{
+		ResourceType: acl.ResourceType(rf.ResourceType),
+		ResourceName: rf.ResourceName,
+		PatternType:  acl.PatternType(rf.ResourcePatternType),
+		Principal:    rf.Principal,
+		Host:         rf.Host,
+		Operation:    acl.Operation(rf.Operation),
+		Permission:   acl.Permission(rf.PermissionType),
+	}
+	if req.Version == 0 {
+		f.PatternType = acl.PatternLiteral
+	}
+	return f
+}
+
+// auditDeleteACLs logs each filter with its result and the bindings it
+// removed.
+func (b *Broker) auditDeleteACLs(r *protocol.Request, req *kmsg.DeleteACLsRequest, resp *kmsg.DeleteACLsResponse) {
+	for i, rf := range req.Filters {
+		res := resp.Results[i]
+		msg := ""
+		if res.ErrorMessage != nil {
+			msg = *res.ErrorMessage
+		}
+		deleted := make([]map[string]any, 0, len(res.MatchingACLs))
+		for _, m := range res.MatchingACLs {
+			deleted = append(deleted, auditBinding(acl.Binding{
+				ResourceType: acl.ResourceType(m.ResourceType),
+				ResourceName: m.ResourceName,
+				PatternType:  acl.PatternType(m.ResourcePatternType),
+				Principal:    m.Principal,
+				Host:         m.Host,
+				Operation:    acl.Operation(m.Operation),
+				Permission:   acl.Permission(m.PermissionType),
+			}))
+		}
+		b.audit.admin(r, auditClusterResource(), res.ErrorCode, msg, map[string]any{"filter": auditFilter(deletionFilter(req, rf)), "deleted": deleted})
+	}
 }

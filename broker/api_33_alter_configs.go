@@ -47,6 +47,14 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, r *protocol.Request) km
 			res.ErrorMessage = kmsg.StringPtr(msg)
 		}
 		resp.Resources = append(resp.Resources, res)
+		if b.audit != nil {
+			configs := make([]map[string]any, 0, len(rr.Configs))
+			for _, c := range rr.Configs {
+				configs = append(configs, map[string]any{"name": auditString(c.Name), "operation": "SET", "value": auditConfigValue(rr.ResourceType, c.Name, c.Value)})
+			}
+			b.audit.admin(r, auditConfigResource(rr.ResourceType, rr.ResourceName), code, msg,
+				map[string]any{"resourceType": rr.ResourceType.String(), "configs": configs, "replaceAll": true, "validateOnly": req.ValidateOnly})
+		}
 	}
 	return resp
 }

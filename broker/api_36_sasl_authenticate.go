@@ -40,12 +40,18 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 		resp.ErrorMessage = &msg
 		return protocol.Reply{Resp: resp, Close: ls != nil}
 	}
+	mechanism := saslMechanismName(sess, ex.mechanism)
 	fail := func(msg string, cause error) protocol.Reply {
 		sess.SetAuthState(nil)
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		resp.ErrorMessage = &msg
 		b.log.Info("SASL authentication failed", "listener", sess.Listener, "mechanism", ex.mechanism,
 			"remote_addr", sess.Remote.String(), "err", cause)
+		var details map[string]any
+		if ex.reauth {
+			details = map[string]any{"reauthentication": true}
+		}
+		b.audit.authentication(sess, requestOf(r), mechanism, ex.mech.Claimed(), "", resp.ErrorCode, msg, details)
 		return protocol.Reply{Resp: resp, Close: true}
 	}
 	out, done, err := ex.mech.Step(req.SASLAuthBytes)
@@ -72,5 +78,10 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 		resp.SessionLifetimeMillis = ls.reauth.Milliseconds()
 	}
 	sess.Authenticate(principal, expiry)
+	var details map[string]any
+	if ex.reauth {
+		details = map[string]any{"reauthentication": true}
+	}
+	b.audit.authentication(sess, requestOf(r), mechanism, ex.mech.User(), principal, 0, "", details)
 	return protocol.Reply{Resp: resp}
 }

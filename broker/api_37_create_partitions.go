@@ -46,6 +46,14 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *protocol.Request
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
+		if b.audit != nil {
+			msg := ""
+			if st.ErrorMessage != nil {
+				msg = *st.ErrorMessage
+			}
+			b.audit.admin(r, auditTopicResource(t.Topic), st.ErrorCode, msg,
+				map[string]any{"count": t.Count, "assignments": len(t.Assignment), "validateOnly": req.ValidateOnly})
+		}
 	}
 	return resp
 }

@@ -37,10 +37,23 @@ func (b *Broker) handleDeleteGroups(ctx context.Context, r *protocol.Request) pr
 	resp, wait := b.groups.DeleteGroups(&cp)
 	resp.Groups = append(resp.Groups, denied...)
 	if wait == nil {
+		b.auditDeleteGroups(r, resp)
 		return protocol.Reply{Resp: resp}
 	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
 		wait()
+		b.auditDeleteGroups(r, resp)
 		return resp
 	}}
+}
+
+// auditDeleteGroups logs each group's deletion with its result, once it is
+// durable.
+func (b *Broker) auditDeleteGroups(r *protocol.Request, resp *kmsg.DeleteGroupsResponse) {
+	if b.audit == nil {
+		return
+	}
+	for _, g := range resp.Groups {
+		b.audit.admin(r, auditGroupResource(g.Group), g.ErrorCode, "", nil)
+	}
 }

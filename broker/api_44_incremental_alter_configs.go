@@ -29,20 +29,26 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, r *protocol.
 		for _, c := range rr.Configs {
 			ops = append(ops, config.Alteration{Name: c.Name, Op: config.AlterOp(c.Op), Value: c.Value})
 		}
-		if code := b.configResourceDenied(r.Session, acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
-			res.ErrorCode = code
-			resp.Resources = append(resp.Resources, res)
-			continue
+		code, msg := b.configResourceDenied(r.Session, acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName), ""
+		if code == 0 {
+			scope := config.Resource(rr.ResourceType)
+			code, msg = b.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
+				return config.IncrementalAlter(scope, cur, ops)
+			}, req.ValidateOnly)
 		}
-		scope := config.Resource(rr.ResourceType)
-		code, msg := b.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
-			return config.IncrementalAlter(scope, cur, ops)
-		}, req.ValidateOnly)
 		res.ErrorCode = code
 		if msg != "" {
 			res.ErrorMessage = kmsg.StringPtr(msg)
 		}
 		resp.Resources = append(resp.Resources, res)
+		if b.audit != nil {
+			configs := make([]map[string]any, 0, len(rr.Configs))
+			for _, c := range rr.Configs {
+				configs = append(configs, map[string]any{"name": auditString(c.Name), "operation": c.Op.String(), "value": auditConfigValue(rr.ResourceType, c.Name, c.Value)})
+			}
+			b.audit.admin(r, auditConfigResource(rr.ResourceType, rr.ResourceName), code, msg,
+				map[string]any{"resourceType": rr.ResourceType.String(), "configs": configs, "validateOnly": req.ValidateOnly})
+		}
 	}
 	return resp
 }

@@ -26,6 +26,7 @@ func (b *Broker) handleOffsetDelete(ctx context.Context, r *protocol.Request) pr
 	if !b.authorize(r.Session, acl.OpDelete, acl.ResourceGroup, req.Group) {
 		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		b.auditOffsetDelete(r, req, resp)
 		return protocol.Reply{Resp: resp}
 	}
 	if !b.coordinatesGroup(req.Group) {
@@ -52,10 +53,39 @@ func (b *Broker) handleOffsetDelete(ctx context.Context, r *protocol.Request) pr
 		resp.Topics = append(resp.Topics, denied...)
 	}
 	if wait == nil {
+		b.auditOffsetDelete(r, req, resp)
 		return protocol.Reply{Resp: resp}
 	}
 	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
 		wait()
+		b.auditOffsetDelete(r, req, resp)
 		return resp
 	}}
+}
+
+// auditOffsetDelete logs an OffsetDelete with each partition's outcome,
+// once it is durable. The result is the group's error, else the first
+// error of a partition.
+func (b *Broker) auditOffsetDelete(r *protocol.Request, req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse) {
+	if b.audit == nil {
+		return
+	}
+	code := resp.ErrorCode
+	var parts []map[string]any
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if code == 0 {
+				code = p.ErrorCode
+			}
+			parts = append(parts, map[string]any{"topic": auditString(t.Topic), "partition": p.Partition, "errorCode": p.ErrorCode})
+		}
+	}
+	if resp.ErrorCode != 0 {
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				parts = append(parts, map[string]any{"topic": auditString(t.Topic), "partition": p.Partition, "errorCode": resp.ErrorCode})
+			}
+		}
+	}
+	b.audit.admin(r, auditGroupResource(req.Group), code, "", map[string]any{"partitions": parts})
 }

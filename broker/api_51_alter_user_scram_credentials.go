@@ -31,6 +31,9 @@ import (
 func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if b.audit != nil {
+		defer b.auditAlterUserScram(r, req, resp)
+	}
 	if !b.authorizeCluster(r.Session, acl.OpAlter) {
 		users := map[string]bool{}
 		for _, d := range req.Deletions {
@@ -142,4 +145,35 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, r *protoco
 		resp.Results = append(resp.Results, res)
 	}
 	return resp
+}
+
+// auditAlterUserScram logs each user's change with its result: the
+// mechanisms upserted (with their iteration counts) and deleted. Salts and
+// salted passwords are never logged.
+func (b *Broker) auditAlterUserScram(r *protocol.Request, req *kmsg.AlterUserSCRAMCredentialsRequest, resp *kmsg.AlterUserSCRAMCredentialsResponse) {
+	ops := map[string][]map[string]any{}
+	for _, d := range req.Deletions {
+		mech, _ := scramMechanismName(d.Mechanism)
+		ops[d.Name] = append(ops[d.Name], map[string]any{"operation": "DELETE", "mechanism": scramMechanismLabel(mech, d.Mechanism)})
+	}
+	for _, u := range req.Upsertions {
+		mech, _ := scramMechanismName(u.Mechanism)
+		ops[u.Name] = append(ops[u.Name], map[string]any{"operation": "UPSERT", "mechanism": scramMechanismLabel(mech, u.Mechanism), "iterations": u.Iterations})
+	}
+	for _, res := range resp.Results {
+		msg := ""
+		if res.ErrorMessage != nil {
+			msg = *res.ErrorMessage
+		}
+		b.audit.admin(r, auditUserResource(res.User), res.ErrorCode, msg, map[string]any{"credentials": ops[res.User]})
+	}
+}
+
+// scramMechanismLabel names a mechanism in an event, by its code when it
+// is not one Skein knows.
+func scramMechanismLabel(name string, code int8) string {
+	if name != "" {
+		return name
+	}
+	return fmt.Sprintf("UNKNOWN(%d)", code)
 }

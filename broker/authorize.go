@@ -105,18 +105,55 @@ func hostOf(sess *protocol.Session) string {
 }
 
 // authorize reports whether the session may perform op on the resource,
-// logging a denial. It is true when authorization is off.
+// logging (and auditing) a denial. It is true when authorization is off.
 func (b *Broker) authorize(sess *protocol.Session, op acl.Operation, rt acl.ResourceType, name string) bool {
 	a := b.authorizer.Load()
 	if a == nil {
 		return true
 	}
 	principal, host := b.principal(sess), hostOf(sess)
-	if a.Authorize(principal, host, op, rt, name) {
+	if b.audit.protects(rt, name) {
+		d, rule := b.auditTopicDecision(a, principal, host, op, name)
+		if !d.Allowed {
+			b.denied(sess, principal, host, op, rt, name, d, rule)
+			return false
+		}
+		if b.audit.logsAllowed() {
+			b.audit.authorization(sess, principal, host, op, rt, name, d, rule)
+		}
 		return true
 	}
-	b.denied(principal, host, op, rt, name)
-	return false
+	if !b.audit.logsAllowed() {
+		if a.Authorize(principal, host, op, rt, name) {
+			return true
+		}
+		d := a.Decide(principal, host, op, rt, name)
+		b.denied(sess, principal, host, op, rt, name, d, d.RuleName())
+		return false
+	}
+	d := a.Decide(principal, host, op, rt, name)
+	if !d.Allowed {
+		b.denied(sess, principal, host, op, rt, name, d, d.RuleName())
+		return false
+	}
+	b.audit.authorization(sess, principal, host, op, rt, name, d, d.RuleName())
+	return true
+}
+
+// auditTopicDecision decides op on the audit topic, which is protected
+// beyond its ACLs: no client, super users included, may write to it, and
+// allow.everyone.if.no.acl.found does not open it (only super users and
+// principals an ACL names may read or describe it).
+func (b *Broker) auditTopicDecision(a *acl.Authorizer, principal, host string, op acl.Operation, name string) (acl.Decision, string) {
+	const rule = "AuditLogProtection"
+	if op == acl.OpWrite || op == acl.OpAll {
+		return acl.Decision{}, rule
+	}
+	d := a.Decide(principal, host, op, acl.ResourceTopic, name)
+	if d.NoACL && !d.SuperUser {
+		return acl.Decision{NoACL: true}, rule
+	}
+	return d, d.RuleName()
 }
 
 // authorizeQuietly is authorize without logging a denial, for filtering
@@ -126,6 +163,10 @@ func (b *Broker) authorizeQuietly(sess *protocol.Session, op acl.Operation, rt a
 	a := b.authorizer.Load()
 	if a == nil {
 		return true
+	}
+	if b.audit.protects(rt, name) {
+		d, _ := b.auditTopicDecision(a, b.principal(sess), hostOf(sess), op, name)
+		return d.Allowed
 	}
 	return a.Authorize(b.principal(sess), hostOf(sess), op, rt, name)
 }
@@ -146,7 +187,7 @@ func (b *Broker) authorizeAnyTopic(sess *protocol.Session, op acl.Operation) boo
 	if a.AuthorizeAny(principal, host, op, acl.ResourceTopic) {
 		return true
 	}
-	b.denied(principal, host, op, acl.ResourceTopic, "*")
+	b.denied(sess, principal, host, op, acl.ResourceTopic, acl.WildcardResource, acl.Decision{}, "DefaultDeny")
 	return false
 }
 
@@ -166,13 +207,15 @@ func (b *Broker) authorizedOps(sess *protocol.Session, rt acl.ResourceType, name
 // authorizationOn reports whether an authorizer is configured.
 func (b *Broker) authorizationOn() bool { return b.authorizer.Load() != nil }
 
-// denied is where every refused authorization goes: today a log line at
-// INFO, as Kafka's authorizer logger writes; an audit topic can hang off
-// this one function.
-func (b *Broker) denied(principal, host string, op acl.Operation, rt acl.ResourceType, name string) {
+// denied is where every refused authorization goes: a log line at INFO,
+// as Kafka's authorizer logger writes, and an event in the audit log with
+// the request it refused (the session's request being dispatched) and the
+// rule that decided.
+func (b *Broker) denied(sess *protocol.Session, principal, host string, op acl.Operation, rt acl.ResourceType, name string, d acl.Decision, rule string) {
 	b.log.LogAttrs(context.Background(), slog.LevelInfo, "authorization denied",
 		slog.String("principal", principal), slog.String("host", host), slog.String("operation", op.String()),
-		slog.String("resource_type", rt.String()), slog.String("resource", name))
+		slog.String("resource_type", rt.String()), slog.String("resource", auditString(name)), slog.String("rule", rule))
+	b.audit.authorization(sess, principal, host, op, rt, name, d, rule)
 }
 
 // authorizeCreateTopic checks CREATE on the cluster, then on the topic, as

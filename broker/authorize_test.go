@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
@@ -82,105 +84,6 @@ func mustCreateACLs(t *testing.T, ctx context.Context, adm *kadm.Client, b *kadm
 	}
 }
 
-// TestAuthorizeProduceFetchMetadata covers the topic checks of Produce,
-// Fetch and Metadata: WRITE to produce (nothing written without it), READ
-// to fetch, DESCRIBE to see a topic; prefixed ACLs, DENY over ALLOW and the
-// super user bypass.
-func TestAuthorizeProduceFetchMetadata(t *testing.T) {
-	ctx := testCtx(t)
-	tb := startACLBroker(t, t.TempDir(), aclSettings(map[string]string{config.AutoCreateTopicsEnable: "false"}))
-	adm := tb.aclAdmin("admin")
-	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "phi-records", "phi-secret", "other"); err != nil {
-		t.Fatal(err)
-	}
-	// alice: READ and WRITE on every phi- topic, but DENY on phi-secret.
-	// bob: DESCRIBE only on phi-records.
-	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("phi-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow("User:alice").Operations(kadm.OpRead, kadm.OpWrite))
-	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("phi-secret").Deny("User:alice").Operations(kadm.OpAll))
-	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("phi-records").Allow("User:bob").Operations(kadm.OpDescribe))
-
-	produce := func(user, topic string) error {
-		cl := tb.aclClient(user, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0), kgo.RetryTimeout(time.Second))
-		return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
-	}
-	if err := produce("alice", "phi-records"); err != nil {
-		t.Fatalf("alice produce to phi-records: %v", err)
-	}
-	for _, c := range []struct{ user, topic string }{{"alice", "phi-secret"}, {"alice", "other"}, {"bob", "phi-records"}} {
-		if err := produce(c.user, c.topic); !errors.Is(err, kerr.TopicAuthorizationFailed) {
-			t.Fatalf("%s produce to %s: %v, want TOPIC_AUTHORIZATION_FAILED", c.user, c.topic, err)
-		}
-	}
-	if err := produce("admin", "phi-secret"); err != nil {
-		t.Fatalf("super user produce: %v", err)
-	}
-	// Nothing bob or alice were refused was written.
-	ends, err := adm.ListEndOffsets(ctx, "phi-records", "phi-secret", "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for topic, want := range map[string]int64{"phi-records": 1, "phi-secret": 1, "other": 0} {
-		if o, _ := ends.Lookup(topic, 0); o.Offset != want {
-			t.Errorf("%s end offset %d, want %d", topic, o.Offset, want)
-		}
-	}
-
-	// Fetch needs READ.
-	fetch := func(user, topic string) error {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxBytes, req.SessionEpoch = 1<<20, -1
-		req.Topics = []kmsg.FetchRequestTopic{{Topic: topic, TopicID: tb.lookupTopic(topic).id, Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1}}}}
-		resp, err := req.RequestWith(ctx, tb.aclClient(user))
-		if err != nil {
-			return err
-		}
-		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
-	}
-	if err := fetch("alice", "phi-records"); err != nil {
-		t.Fatalf("alice fetch: %v", err)
-	}
-	if err := fetch("bob", "phi-records"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
-		t.Fatalf("bob fetch with DESCRIBE only: %v, want TOPIC_AUTHORIZATION_FAILED", err)
-	}
-
-	// Metadata: all topics lists only what the principal may DESCRIBE
-	// (READ and WRITE imply it); a named topic without it is refused.
-	visible := func(user string) []string {
-		req := kmsg.NewPtrMetadataRequest()
-		resp, err := req.RequestWith(ctx, tb.aclClient(user))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, mt := range resp.Topics {
-			names = append(names, *mt.Topic)
-		}
-		sort.Strings(names)
-		return names
-	}
-	if got := visible("alice"); !slices.Equal(got, []string{"phi-records"}) {
-		t.Errorf("alice sees %v", got)
-	}
-	if got := visible("bob"); !slices.Equal(got, []string{"phi-records"}) {
-		t.Errorf("bob sees %v", got)
-	}
-	if got := visible("carol"); len(got) != 0 {
-		t.Errorf("carol sees %v", got)
-	}
-	if got := visible("admin"); !slices.Equal(got, []string{"other", "phi-records", "phi-secret"}) {
-		t.Errorf("admin sees %v", got)
-	}
-	req := kmsg.NewPtrMetadataRequest()
-	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("phi-secret")}}
-	resp, err := req.RequestWith(ctx, tb.aclClient("alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code || len(resp.Topics[0].Partitions) != 0 {
-		t.Errorf("alice named phi-secret: %+v", resp.Topics[0])
-	}
-}
-
 // TestAuthorizeAllowEveryoneIfNoACL: with allow.everyone.if.no.acl.found a
 // topic without any ACL is open to all, and one ACL on it closes it to
 // everyone else.
@@ -207,70 +110,365 @@ func TestAuthorizeAllowEveryoneIfNoACL(t *testing.T) {
 	}
 }
 
-// TestAuthorizeGroupAndIdempotence: joining a group and committing offsets
-// need READ on the group (and READ on the topic to commit); an idempotent
-// producer id needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
-func TestAuthorizeGroupAndIdempotence(t *testing.T) {
+// aclExpectation is a denial the matrix expects in the audit log.
+type aclExpectation struct {
+	principal, operation, resourceType, resource string
+	// host, when set, is the client address the denial must name.
+	host string
+}
+
+// TestACLMatrix is the acceptance test of authorization and its audit
+// trail. Clients authenticate with SASL/PLAIN as real principals; each row
+// of the matrix exercises one rule over topics, groups, the cluster and
+// transactional ids: WRITE to produce (and nothing written without it),
+// DESCRIBE to see a topic (the same answer for existing and missing
+// topics), READ to fetch, literal, prefixed and wildcard ('*') patterns,
+// DENY over ALLOW, host-specific bindings, group READ to commit, WRITE on
+// a transactional id for transactions, and IDEMPOTENT_WRITE on the cluster
+// or WRITE on some topic for idempotent producers (Kafka's KIP-679 rule).
+// Every denial is then found in the audit topic, read by the super user,
+// with its principal, operation, resource and host; and administrative
+// changes appear there with their results.
+func TestACLMatrix(t *testing.T) {
 	ctx := testCtx(t)
-	tb := startACLBroker(t, t.TempDir(), aclSettings(nil))
-	adm := tb.aclAdmin("admin")
-	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "events"); err != nil {
+	tb := startSASLACLBroker(t, t.TempDir(), map[string]string{config.GroupInitialRebalanceDelayMs: "0"})
+	adm := kadm.NewClient(tb.saslClient("admin"))
+	topics := []string{"phi-records", "phi-secret", "other", "ops-metrics"}
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, topics...); err != nil {
 		t.Fatal(err)
 	}
-	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Groups("g").Allow("User:alice").Operations(kadm.OpRead))
-	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("events").Allow("User:alice").Operations(kadm.OpWrite))
-	join := func(user string) int16 {
-		req := kmsg.NewPtrJoinGroupRequest()
-		req.Group, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, req.ProtocolType = "g", 10000, 10000, "consumer"
-		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
-		resp, err := req.RequestWith(ctx, tb.aclClient(user))
-		if errors.Is(err, kerr.GroupAuthorizationFailed) {
-			return kerr.GroupAuthorizationFailed.Code // refused by FindCoordinator
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.ErrorCode
+	for _, b := range []*kadm.ACLBuilder{
+		// alice: READ and WRITE on every phi- topic (prefixed), but a
+		// DENY of everything on phi-secret (literal); READ on her
+		// alice- groups; WRITE on her transactional id.
+		kadm.NewACLs().Topics("phi-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow("User:alice").Operations(kadm.OpRead, kadm.OpWrite),
+		kadm.NewACLs().Topics("phi-secret").Deny("User:alice").Operations(kadm.OpAll),
+		kadm.NewACLs().Groups("alice-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow("User:alice").Operations(kadm.OpRead),
+		kadm.NewACLs().TransactionalIDs("alice-tx").Allow("User:alice").Operations(kadm.OpWrite),
+		// bob: DESCRIBE only, on phi-records.
+		kadm.NewACLs().Topics("phi-records").Allow("User:bob").Operations(kadm.OpDescribe),
+		// carol: WRITE on every topic (the literal wildcard), but not to
+		// other from 127.0.0.2.
+		kadm.NewACLs().Topics("*").Allow("User:carol").Operations(kadm.OpWrite),
+		kadm.NewACLs().Topics("other").Deny("User:carol").DenyHosts("127.0.0.2").Operations(kadm.OpWrite),
+		// dave: may see ops-metrics, and write to it from 127.0.0.2
+		// only.
+		kadm.NewACLs().Topics("ops-metrics").Allow("User:dave").Operations(kadm.OpDescribe),
+		kadm.NewACLs().Topics("ops-metrics").Allow("User:dave").AllowHosts("127.0.0.2").Operations(kadm.OpWrite),
+		// frank: IDEMPOTENT_WRITE on the cluster, nothing else. erin:
+		// nothing at all.
+		kadm.NewACLs().Clusters().Allow("User:frank").Operations(kadm.OpIdempotentWrite),
+	} {
+		mustCreateACLs(t, ctx, adm, b)
 	}
-	if code := join("bob"); code != kerr.GroupAuthorizationFailed.Code {
-		t.Fatalf("bob join: error %d, want GROUP_AUTHORIZATION_FAILED", code)
+
+	var expect []aclExpectation
+	deny := func(principal, op, rt, name string) {
+		expect = append(expect, aclExpectation{principal: "User:" + principal, operation: op, resourceType: rt, resource: name})
 	}
-	if code := join("alice"); code == kerr.GroupAuthorizationFailed.Code {
-		t.Fatal("alice join refused")
+	denyFrom := func(principal, op, rt, name, host string) {
+		expect = append(expect, aclExpectation{principal: "User:" + principal, operation: op, resourceType: rt, resource: name, host: host})
 	}
-	commit := func(user string) int16 {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Group, req.Generation = "g", -1
-		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "events", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0}}}}
-		resp, err := req.RequestWith(ctx, tb.aclClient(user))
-		if errors.Is(err, kerr.GroupAuthorizationFailed) {
-			return kerr.GroupAuthorizationFailed.Code // refused by FindCoordinator
+
+	// Produce. A producer without DESCRIBE is refused at its Metadata
+	// request; one with DESCRIBE but not WRITE at its Produce.
+	produce := func(user, topic string, opts ...kgo.Opt) error {
+		cl := tb.saslClient(user, append([]kgo.Opt{kgo.DisableIdempotentWrite(), kgo.RecordRetries(0)}, opts...)...)
+		return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(user)}).FirstErr()
+	}
+	for _, c := range []struct {
+		name, user, topic, host string
+		allowed                 bool
+		// denied is the operation refused; empty when allowed.
+		denied string
+	}{
+		{name: "prefixed ALLOW grants", user: "alice", topic: "phi-records", allowed: true},
+		{name: "DENY overrides ALLOW", user: "alice", topic: "phi-secret", denied: "Describe"},
+		{name: "no ACL", user: "alice", topic: "other", denied: "Describe"},
+		{name: "DESCRIBE without WRITE", user: "bob", topic: "phi-records", denied: "Write"},
+		{name: "nothing at all", user: "erin", topic: "phi-records", denied: "Describe"},
+		{name: "wildcard ALLOW grants", user: "carol", topic: "other", allowed: true},
+		{name: "host DENY", user: "carol", topic: "other", host: "127.0.0.2", denied: "Write"},
+		{name: "host ALLOW, other host", user: "dave", topic: "ops-metrics", denied: "Write"},
+		{name: "host ALLOW", user: "dave", topic: "ops-metrics", host: "127.0.0.2", allowed: true},
+		{name: "super user", user: "admin", topic: "phi-secret", allowed: true},
+	} {
+		var opts []kgo.Opt
+		host := "127.0.0.1"
+		if c.host != "" {
+			opts, host = append(opts, fromHost(c.host)), c.host
 		}
+		err := produce(c.user, c.topic, opts...)
+		switch {
+		case c.allowed && err != nil:
+			t.Errorf("produce %s: %s to %s from %s: %v", c.name, c.user, c.topic, host, err)
+		case !c.allowed && !errors.Is(err, kerr.TopicAuthorizationFailed):
+			t.Errorf("produce %s: %s to %s from %s: %v, want TOPIC_AUTHORIZATION_FAILED", c.name, c.user, c.topic, host, err)
+		case !c.allowed:
+			denyFrom(c.user, c.denied, "Topic", c.topic, host)
+		}
+	}
+	// Exactly the allowed records were written.
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]int64{"phi-records": 1, "phi-secret": 1, "other": 1, "ops-metrics": 1} {
+		if o, _ := ends.Lookup(topic, 0); o.Offset != want {
+			t.Errorf("%s end offset %d, want %d", topic, o.Offset, want)
+		}
+	}
+
+	// Fetch needs READ.
+	fetch := func(user, topic string) int16 {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes, req.SessionEpoch = 1<<20, -1
+		req.Topics = []kmsg.FetchRequestTopic{{Topic: topic, TopicID: tb.lookupTopic(topic).id, Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1}}}}
+		resp, err := req.RequestWith(ctx, tb.saslClient(user))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return resp.Topics[0].Partitions[0].ErrorCode
 	}
-	// alice has READ on the group but only WRITE on the topic.
-	if code := commit("alice"); code != kerr.TopicAuthorizationFailed.Code {
-		t.Fatalf("alice commit: error %d, want TOPIC_AUTHORIZATION_FAILED", code)
+	if code := fetch("alice", "phi-records"); code != 0 {
+		t.Errorf("alice fetch: error %d", code)
 	}
-	if code := commit("bob"); code != kerr.GroupAuthorizationFailed.Code {
-		t.Fatalf("bob commit: error %d, want GROUP_AUTHORIZATION_FAILED", code)
+	if code := fetch("bob", "phi-records"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("bob fetch with DESCRIBE only: error %d", code)
 	}
-	initPID := func(user string) int16 {
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.ProducerID, req.ProducerEpoch, req.TransactionTimeoutMillis = -1, -1, 60000
-		resp, err := req.RequestWith(ctx, tb.aclClient(user))
+	deny("bob", "Read", "Topic", "phi-records")
+
+	// Metadata of all topics lists what the principal may DESCRIBE
+	// (READ, WRITE, DELETE and ALTER imply it); the audit topic only to
+	// super users and principals an ACL names (carol's wildcard).
+	visible := func(user string) []string {
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, tb.saslClient(user))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp.ErrorCode
+		var names []string
+		for _, mt := range resp.Topics {
+			names = append(names, *mt.Topic)
+		}
+		sort.Strings(names)
+		return names
 	}
-	if code := initPID("alice"); code != 0 {
-		t.Fatalf("alice (WRITE on a topic) init producer id: error %d", code)
+	everything := append(slices.Clone(topics), config.DefaultAuditTopic)
+	sort.Strings(everything)
+	for user, want := range map[string][]string{
+		"alice": {"phi-records"},
+		"bob":   {"phi-records"},
+		"dave":  {"ops-metrics"},
+		"erin":  nil,
+		"carol": everything,
+		"admin": everything,
+	} {
+		if got := visible(user); !slices.Equal(got, want) {
+			t.Errorf("%s sees %v, want %v", user, got, want)
+		}
 	}
-	if code := initPID("bob"); code != kerr.ClusterAuthorizationFailed.Code {
-		t.Fatalf("bob init producer id: error %d, want CLUSTER_AUTHORIZATION_FAILED", code)
+	// A named topic without DESCRIBE: the same answer whether it exists
+	// or not, and nothing is auto-created.
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = true
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("phi-records")}, {Topic: kmsg.StringPtr("no-such-topic")}}
+	resp, err := req.RequestWith(ctx, tb.saslClient("erin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	existing, missing := resp.Topics[0], resp.Topics[1]
+	if existing.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(existing.Partitions) != 0 || existing.TopicID != [16]byte{} {
+		t.Errorf("erin named phi-records: %+v", existing)
+	}
+	existing.Topic, missing.Topic = nil, nil
+	if !reflect.DeepEqual(existing, missing) {
+		t.Errorf("existing and missing topics answered differently:\n%+v\n%+v", existing, missing)
+	}
+	if tb.lookupTopic("no-such-topic") != nil {
+		t.Error("no-such-topic was created")
+	}
+	deny("erin", "Describe", "Topic", "phi-records")
+	deny("erin", "Describe", "Topic", "no-such-topic")
+
+	// Groups: committing needs READ on the group and on each topic. The
+	// requests go to the broker directly, past FindCoordinator.
+	direct := func(user string) *kgo.Broker {
+		cl := tb.saslClient(user)
+		if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		return cl.Broker(1)
+	}
+	commit := func(user, group, topic string) (groupCode, topicCode int16) {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = group, -1
+		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+		r, err := direct(user).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := r.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+		if code == kerr.GroupAuthorizationFailed.Code {
+			return code, 0
+		}
+		return 0, code
+	}
+	for _, c := range []struct {
+		user, group, topic   string
+		groupCode, topicCode int16
+	}{
+		{"alice", "alice-etl", "phi-records", 0, 0},
+		{"alice", "alice-etl", "other", 0, kerr.TopicAuthorizationFailed.Code},
+		{"alice", "team", "phi-records", kerr.GroupAuthorizationFailed.Code, 0},
+		{"bob", "alice-etl", "phi-records", kerr.GroupAuthorizationFailed.Code, 0},
+	} {
+		g, tc := commit(c.user, c.group, c.topic)
+		if g != c.groupCode || tc != c.topicCode {
+			t.Errorf("%s commits %s/%s: group error %d, topic error %d; want %d, %d", c.user, c.group, c.topic, g, tc, c.groupCode, c.topicCode)
+		}
+		switch {
+		case c.groupCode != 0:
+			deny(c.user, "Read", "Group", c.group)
+		case c.topicCode != 0:
+			deny(c.user, "Read", "Topic", c.topic)
+		}
+	}
+	// A real consumer group of alice's: join, sync, fetch and commit.
+	consumer := tb.saslClient("alice", kgo.ConsumerGroup("alice-consumers"), kgo.ConsumeTopics("phi-records"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	if fs := consumer.PollFetches(ctx); fs.Err0() != nil || fs.NumRecords() != 1 {
+		t.Fatalf("alice's consumer: %v, %d records", fs.Err0(), fs.NumRecords())
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("alice's commit: %v", err)
+	}
+	offsets, err := adm.FetchOffsets(ctx, "alice-consumers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := offsets.Lookup("phi-records", 0); o.At != 1 {
+		t.Errorf("alice-consumers committed %d, want 1", o.At)
+	}
+	consumer.Close()
+
+	// Transactions need WRITE on the transactional id.
+	txn := tb.saslClient("alice", kgo.TransactionalID("alice-tx"), kgo.RecordRetries(0))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(ctx, &kgo.Record{Topic: "phi-records", Value: []byte("in a transaction")}).FirstErr(); err != nil {
+		t.Fatalf("alice's transactional produce: %v", err)
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("alice's commit: %v", err)
+	}
+	initPID := func(user string, txnID *string) int16 {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID = txnID
+		req.ProducerID, req.ProducerEpoch, req.TransactionTimeoutMillis = -1, -1, 60000
+		r, err := direct(user).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*kmsg.InitProducerIDResponse).ErrorCode
+	}
+	if code := initPID("alice", kmsg.StringPtr("bob-tx")); code != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Errorf("alice init producer id for bob-tx: error %d", code)
+	}
+	deny("alice", "Write", "TransactionalId", "bob-tx")
+	// Idempotent producers: IDEMPOTENT_WRITE on the cluster, or WRITE
+	// on any topic.
+	for user, want := range map[string]int16{"frank": 0, "alice": 0, "carol": 0, "bob": kerr.ClusterAuthorizationFailed.Code, "erin": kerr.ClusterAuthorizationFailed.Code} {
+		if code := initPID(user, nil); code != want {
+			t.Errorf("%s idempotent init producer id: error %d, want %d", user, code, want)
+		}
+	}
+	deny("bob", "Write", "Topic", "*")
+	deny("erin", "Write", "Topic", "*")
+
+	// Cluster: creating topics needs CREATE, ACLs ALTER on the cluster.
+	aliceAdm := kadm.NewClient(tb.saslClient("alice"))
+	if res, err := aliceAdm.CreateTopics(ctx, 1, 1, nil, "phi-new"); err != nil || !errors.Is(res["phi-new"].Err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice creates a topic: %v %v", err, res["phi-new"].Err)
+	}
+	deny("alice", "Create", "Topic", "phi-new")
+	if res, err := aliceAdm.CreateACLs(ctx, kadm.NewACLs().Topics("other").Allow("User:alice").Operations(kadm.OpAll)); err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("alice creates an ACL: %v %+v", err, res)
+	}
+	deny("alice", "Alter", "Cluster", "kafka-cluster")
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "phi-new"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The audit trail, read by the super user.
+	ar := tb.auditReader(t, kgo.SASL(plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism()))
+	for _, e := range expect {
+		what := e.principal + " " + e.operation + " " + e.resourceType + " " + e.resource
+		ev := ar.await(ctx, what, denial(e.principal, e.operation, e.resourceType, e.resource))
+		if e.host != "" && ev.Data.AuthorizationInfo.Host != e.host {
+			// Several denials may match; find the one from the host.
+			ar.await(ctx, what+" from "+e.host, func(ev *auditEvent) bool {
+				return denial(e.principal, e.operation, e.resourceType, e.resource)(ev) && ev.Data.AuthorizationInfo.Host == e.host && ev.Data.RequestMetadata.ClientAddress == e.host
+			})
+		}
+	}
+	// The DENY binding that refused alice is named.
+	ev := ar.await(ctx, "alice's DENY", denial("User:alice", "Describe", "Topic", "phi-secret"))
+	if a := ev.Data.AuthorizationInfo.ACLAuthorization; ev.Data.AuthorizationInfo.Rule != "MatchingAcl" || a == nil || a.PermissionType != "DENY" || a.Operation != "All" || a.ResourceName != "phi-secret" {
+		t.Errorf("alice's DENY: %+v %+v", ev.Data.AuthorizationInfo, a)
+	}
+	// Administrative changes with their results: the ACLs created above,
+	// alice's refused creations, the super user's topic.
+	ev = ar.await(ctx, "CreateAcls of carol's host DENY", func(ev *auditEvent) bool {
+		d, _ := ev.Data.Request.Data.(map[string]any)
+		a, _ := d["acl"].(map[string]any)
+		return adminEvent("User:admin", "kafka.CreateAcls", "", auditSuccess)(ev) && a["principal"] == "User:carol" && a["host"] == "127.0.0.2" && a["permissionType"] == "DENY"
+	})
+	if ev.Data.Result.ErrorCode != 0 {
+		t.Errorf("CreateAcls result %+v", ev.Data.Result)
+	}
+	ar.await(ctx, "alice's refused CreateAcls", func(ev *auditEvent) bool {
+		return adminEvent("User:alice", "kafka.CreateAcls", "", auditFailure)(ev) && ev.Data.Result.Error == "CLUSTER_AUTHORIZATION_FAILED"
+	})
+	ar.await(ctx, "alice's refused CreateTopics", func(ev *auditEvent) bool {
+		return adminEvent("User:alice", "kafka.CreateTopics", "/topic=phi-new", auditFailure)(ev) && ev.Data.Result.Error == "TOPIC_AUTHORIZATION_FAILED"
+	})
+	ar.await(ctx, "admin's CreateTopics", adminEvent("User:admin", "kafka.CreateTopics", "/topic=phi-new", auditSuccess))
+	// Granted authorizations are not logged by default.
+	if i := ar.index(func(ev *auditEvent) bool {
+		return ev.Data.AuthorizationInfo != nil && ev.Data.AuthorizationInfo.Granted
+	}); i >= 0 {
+		t.Errorf("a granted authorization was logged: %s", ar.raw[i])
+	}
+}
+
+// TestAuditLogAllowed checks skein.audit.log.allowed: granted
+// authorizations are logged too, with the binding or super user rule that
+// granted them.
+func TestAuditLogAllowed(t *testing.T) {
+	ctx := testCtx(t)
+	tb := startSASLACLBroker(t, t.TempDir(), map[string]string{config.AuditLogAllowed: "true"})
+	adm := kadm.NewClient(tb.saslClient("admin"))
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "vitals"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, ctx, adm, kadm.NewACLs().Topics("vit").ResourcePatternType(kadm.ACLPatternPrefixed).Allow("User:alice").Operations(kadm.OpWrite))
+	if err := tb.saslClient("alice", kgo.DisableIdempotentWrite()).ProduceSync(ctx, &kgo.Record{Topic: "vitals", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	ar := tb.auditReader(t, kgo.SASL(plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism()))
+	ev := ar.await(ctx, "alice's granted WRITE", func(ev *auditEvent) bool {
+		ai := ev.Data.AuthorizationInfo
+		return ai != nil && ai.Granted && ev.Data.AuthenticationInfo.Principal == "User:alice" && ai.Operation == "Write" && ai.ResourceName == "vitals"
+	})
+	if a := ev.Data.AuthorizationInfo.ACLAuthorization; ev.Data.Result.Status != auditAllowed || a == nil || a.PatternType != "PREFIXED" || a.ResourceName != "vit" || a.PermissionType != "ALLOW" {
+		t.Errorf("granted event: %+v %+v", ev.Data, a)
+	}
+	ev = ar.await(ctx, "admin's ALTER of the cluster (CreateAcls)", func(ev *auditEvent) bool {
+		ai := ev.Data.AuthorizationInfo
+		return ai != nil && ai.Granted && ev.Data.AuthenticationInfo.Principal == "User:admin" && ai.Operation == "Alter" && ai.ResourceType == "Cluster"
+	})
+	if !ev.Data.AuthorizationInfo.SuperUserAuthorization || ev.Data.AuthorizationInfo.Rule != "SuperUser" {
+		t.Errorf("super user grant: %+v", ev.Data.AuthorizationInfo)
 	}
 }

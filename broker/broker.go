@@ -80,6 +80,8 @@ type Broker struct {
 	// principalOf, when set, replaces the session's principal in
 	// authorization decisions. Only tests set it.
 	principalOf func(*protocol.Session) string
+	// audit writes the audit log; nil when it is off. See audit.go.
+	audit *auditor
 
 	// adminMu serializes metadata changes and their reconciliation into
 	// the live topic map.
@@ -155,6 +157,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.buildAPITable()
 	b.initMetrics()
+	b.audit = newAuditor(b, b.metrics.reg)
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	return b, nil
 }
@@ -221,6 +224,7 @@ func (b *Broker) Start() error {
 	}, b)
 	b.netLim.Unlock()
 	if err := b.server.Start(); err != nil {
+		b.audit.stop()
 		b.bgCancel()
 		b.bgWG.Wait()
 		b.stopGroups()
@@ -229,11 +233,23 @@ func (b *Broker) Start() error {
 	}
 	if err := b.register(); err != nil {
 		b.server.Close()
+		b.audit.stop()
 		b.bgCancel()
 		b.bgWG.Wait()
 		b.stopGroups()
 		b.closeLogs()
 		return fmt.Errorf("registering broker %d: %w", b.cfg.NodeID, err)
+	}
+	// The audit topic is placed on registered brokers, so it is created
+	// once this broker is registered.
+	if err := b.audit.start(b.bgCtx); err != nil {
+		b.server.Close()
+		b.audit.stop()
+		b.bgCancel()
+		b.bgWG.Wait()
+		b.stopGroups()
+		b.closeLogs()
+		return err
 	}
 	b.startBackground()
 	b.startMetadataListener()
@@ -258,6 +274,8 @@ func (b *Broker) Close() error {
 	if b.server != nil {
 		b.server.Close()
 	}
+	// The audit writer drains its queue into the logs before they close.
+	b.audit.stop()
 	b.bgCancel()
 	b.bgWG.Wait()
 	b.stopGroups()

@@ -66,6 +66,15 @@ type Handler interface {
 	Handle(ctx context.Context, req *Request) Reply
 }
 
+// TLSObserver is implemented by handlers that want to know how each TLS
+// handshake ended (an audit log of authentications): err is nil when it
+// succeeded, and the session then carries the client's certificates and
+// principal. It is called from the connection's goroutine before any
+// request is read, and must not block.
+type TLSObserver interface {
+	TLSHandshake(sess *Session, err error)
+}
+
 // ListenerConfig is one listener, from Kafka's listeners setting.
 type ListenerConfig struct {
 	// Name is the listener name (PLAINTEXT in PLAINTEXT://host:port).
@@ -440,7 +449,11 @@ func (s *Server) newConn(l *listener, nc net.Conn) *conn {
 func (c *conn) run() {
 	defer c.s.wg.Done()
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		if err := c.handshake(tc); err != nil {
+		err := c.handshake(tc)
+		if o, ok := c.s.handler.(TLSObserver); ok && c.ctx.Err() == nil {
+			o.TLSHandshake(c.sess, err)
+		}
+		if err != nil {
 			c.s.stats.ProtocolErrors.Add(1)
 			c.log.Info("TLS handshake failed", "err", err)
 			c.cancel()
@@ -706,6 +719,7 @@ func (c *conn) dispatch(frame []byte) (*pending, error) {
 		}
 		c.sess.setClientID(h.ClientID)
 	}
+	c.sess.setRequest(h)
 	req := &Request{Header: h, Msg: msg, Session: c.sess, Received: time.Now(), FrameBytes: len(frame)}
 	p.reply = c.s.handler.Handle(c.ctx, req)
 	return p, nil
@@ -843,6 +857,7 @@ func (c *conn) dispatchRawSASL(token []byte) *pending {
 	h := Header{Key: kmsg.SASLAuthenticate.Int16(), Version: 0, CorrelationID: -1}
 	msg := &kmsg.SASLAuthenticateRequest{Version: 0, SASLAuthBytes: token}
 	p := &pending{key: h.Key, corrID: h.CorrelationID, frameBytes: int64(len(token)), rawSASL: true}
+	c.sess.setRequest(h)
 	req := &Request{Header: h, Msg: msg, Session: c.sess, Received: time.Now(), FrameBytes: len(token)}
 	p.reply = c.s.handler.Handle(c.ctx, req)
 	return p

@@ -39,6 +39,7 @@ type Session struct {
 		rawSASL               bool
 		authState             any
 		peerCerts             []*x509.Certificate
+		request               Header
 	}
 }
 
@@ -73,6 +74,23 @@ func (s *Session) setClientID(id *string) {
 	s.mu.Lock()
 	s.mu.clientID = v
 	s.mu.Unlock()
+}
+
+// setRequest records the header of the request being dispatched.
+func (s *Session) setRequest(h Header) {
+	s.mu.Lock()
+	s.mu.request = Header{Key: h.Key, Version: h.Version, CorrelationID: h.CorrelationID}
+	s.mu.Unlock()
+}
+
+// Request returns the API key, version and correlation id of the request
+// the connection is dispatching (the latest one read), for attributing
+// decisions made while it is handled, such as audit events. Its client id
+// is left out: ClientID has it.
+func (s *Session) Request() Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.request
 }
 
 // SetClientSoftware records the name and version a client reported in

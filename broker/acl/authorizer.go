@@ -102,42 +102,85 @@ func (a *Authorizer) IsSuperUser(principal string) bool { return a.superUsers[pr
 // Authorize decides whether principal connecting from host may perform op
 // on the resource of type rt named name.
 func (a *Authorizer) Authorize(principal, host string, op Operation, rt ResourceType, name string) bool {
+	return a.Decide(principal, host, op, rt, name).Allowed
+}
+
+// Decision is an authorization decision and the rule that made it, as
+// Kafka's authorizer logs it.
+type Decision struct {
+	Allowed bool
+	// SuperUser is set when the principal is in super.users.
+	SuperUser bool
+	// Matched is set when a binding decided: the DENY binding that
+	// refused, or an ALLOW binding that granted; Rule is that binding.
+	Matched bool
+	Rule    Binding
+	// NoACL is set when the resource has no binding at all, so that
+	// allow.everyone.if.no.acl.found decided.
+	NoACL bool
+}
+
+// RuleName names the rule as Kafka's StandardAuthorizer logs it:
+// SuperUser, MatchingAcl, DefaultAllow or DefaultDeny.
+func (d Decision) RuleName() string {
+	switch {
+	case d.SuperUser:
+		return "SuperUser"
+	case d.Matched:
+		return "MatchingAcl"
+	case d.Allowed:
+		return "DefaultAllow"
+	}
+	return "DefaultDeny"
+}
+
+// Decide is Authorize, telling which rule decided.
+func (a *Authorizer) Decide(principal, host string, op Operation, rt ResourceType, name string) Decision {
 	if a.superUsers[principal] {
-		return true
+		return Decision{Allowed: true, SuperUser: true}
 	}
 	ix := a.index.Load()
-	found, allowed := false, false
+	found := false
+	var allow, deny *Binding
 	check := func(bs []Binding) bool {
-		for _, b := range bs {
+		for i := range bs {
+			b := &bs[i]
 			found = true
-			if !entryMatches(b, principal, host) {
+			if !entryMatches(*b, principal, host) {
 				continue
 			}
 			if b.Permission == PermissionDeny && (b.Operation == op || b.Operation == OpAll) {
+				deny = b
 				return false
 			}
-			if b.Permission == PermissionAllow && implies(b.Operation, op) {
-				allowed = true
+			if b.Permission == PermissionAllow && allow == nil && implies(b.Operation, op) {
+				allow = b
 			}
 		}
 		return true
 	}
 	lit := ix.literal[rt]
-	if !check(lit[name]) {
-		return false
+	ok := check(lit[name])
+	if ok && name != WildcardResource {
+		ok = check(lit[WildcardResource])
 	}
-	if name != WildcardResource && !check(lit[WildcardResource]) {
-		return false
-	}
-	for _, b := range ix.prefixed[rt] {
-		if strings.HasPrefix(name, b.ResourceName) && !check([]Binding{b}) {
-			return false
+	if ok {
+		pre := ix.prefixed[rt]
+		for i := range pre {
+			if strings.HasPrefix(name, pre[i].ResourceName) && !check(pre[i:i+1]) {
+				break
+			}
 		}
 	}
-	if allowed {
-		return true
+	switch {
+	case deny != nil:
+		return Decision{Matched: true, Rule: *deny}
+	case allow != nil:
+		return Decision{Allowed: true, Matched: true, Rule: *allow}
+	case !found:
+		return Decision{Allowed: a.allowIfNoACL, NoACL: true}
 	}
-	return !found && a.allowIfNoACL
+	return Decision{}
 }
 
 // AuthorizeAny decides whether principal may perform op on at least one

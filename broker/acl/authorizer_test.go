@@ -124,3 +124,33 @@ func TestParse(t *testing.T) {
 		t.Fatal("unknown operation parsed")
 	}
 }
+
+// TestDecide checks the rule each decision reports: the DENY binding that
+// refused, the ALLOW binding that granted, the super user, and the
+// defaults with and without bindings on the resource.
+func TestDecide(t *testing.T) {
+	const alice = "User:alice"
+	allowPrefix := allow(ResourceTopic, PatternPrefixed, "phi-", alice, OpWrite)
+	denySecret := deny(ResourceTopic, PatternLiteral, "phi-secret", alice, OpAll)
+	a := New(Config{SuperUsers: []string{"User:admin"}, AllowIfNoACL: true})
+	a.Load([]Binding{allowPrefix, denySecret})
+	for _, c := range []struct {
+		who, res string
+		want     Decision
+		rule     string
+	}{
+		{alice, "phi-records", Decision{Allowed: true, Matched: true, Rule: allowPrefix}, "MatchingAcl"},
+		{alice, "phi-secret", Decision{Matched: true, Rule: denySecret}, "MatchingAcl"},
+		{"User:bob", "phi-records", Decision{}, "DefaultDeny"},
+		{"User:bob", "open", Decision{Allowed: true, NoACL: true}, "DefaultAllow"},
+		{"User:admin", "phi-secret", Decision{Allowed: true, SuperUser: true}, "SuperUser"},
+	} {
+		got := a.Decide(c.who, "127.0.0.1", OpWrite, ResourceTopic, c.res)
+		if got != c.want || got.RuleName() != c.rule {
+			t.Errorf("%s on %s: %+v (%s), want %+v (%s)", c.who, c.res, got, got.RuleName(), c.want, c.rule)
+		}
+		if a.Authorize(c.who, "127.0.0.1", OpWrite, ResourceTopic, c.res) != c.want.Allowed {
+			t.Errorf("%s on %s: Authorize disagrees with Decide", c.who, c.res)
+		}
+	}
+}

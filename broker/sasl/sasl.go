@@ -24,6 +24,10 @@ type Mechanism interface {
 	Step(token []byte) (resp []byte, done bool, err error)
 	// User is the authenticated user name once Step reported done.
 	User() string
+	// Claimed is the user name the client gave, authenticated or not
+	// ("" before it gave one), for logging failed attempts. It never
+	// holds a password.
+	Claimed() string
 }
 
 // Error is an authentication failure. Its message is what Kafka sends the
@@ -52,8 +56,9 @@ func NewPlain(users map[string]string) Mechanism {
 }
 
 type plain struct {
-	users map[string]string
-	user  string
+	users   map[string]string
+	user    string
+	claimed string
 }
 
 // Step checks a PLAIN message, authzid NUL authcid NUL passwd, with
@@ -64,6 +69,7 @@ func (p *plain) Step(token []byte) ([]byte, bool, error) {
 		return nil, false, &Error{Msg: fmt.Sprintf("Invalid SASL/PLAIN response: expected 3 tokens, got %d", len(parts))}
 	}
 	authzid, user, pass := string(parts[0]), string(parts[1]), parts[2]
+	p.claimed = user
 	switch {
 	case user == "":
 		return nil, false, &Error{Msg: "Authentication failed: username not specified"}
@@ -83,3 +89,5 @@ func (p *plain) Step(token []byte) ([]byte, bool, error) {
 }
 
 func (p *plain) User() string { return p.user }
+
+func (p *plain) Claimed() string { return p.claimed }

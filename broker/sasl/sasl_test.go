@@ -55,10 +55,16 @@ func TestPlain(t *testing.T) {
 			t.Errorf("user %q", m.User())
 		}
 	}
-	_, _, err := NewPlain(users).Step([]byte("\x00alice\x00wrong"))
+	m := NewPlain(users)
+	_, _, err := m.Step([]byte("\x00alice\x00wrong"))
 	var se *Error
 	if !errors.As(err, &se) || se.Msg != InvalidCredentials {
 		t.Fatalf("error %v", err)
+	}
+	// A failed attempt still tells who claimed to be whom, never the
+	// password.
+	if m.Claimed() != "alice" || m.User() != "" {
+		t.Fatalf("claimed %q, user %q", m.Claimed(), m.User())
 	}
 }
 
@@ -109,6 +115,16 @@ func TestScramWithClient(t *testing.T) {
 	}
 	if err := run("other", "pencil"); err == nil {
 		t.Fatal("unknown user accepted")
+	}
+	srv, _ := NewScram(ScramSHA512, lookup)
+	if _, _, err := srv.Step([]byte("n,,n=mallory,r=abc")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Step([]byte("c=biws,r=wrong,p=AAAA")); err == nil {
+		t.Fatal("bad final message accepted")
+	}
+	if srv.Claimed() != "mallory" || srv.User() != "" {
+		t.Fatalf("claimed %q, user %q", srv.Claimed(), srv.User())
 	}
 	if _, err := NewCredential(ScramSHA512, salt, salted[:10], 4096); err == nil {
 		t.Fatal("short salted password accepted")

@@ -86,6 +86,7 @@ type scram struct {
 
 	step        int
 	user        string
+	claimed     string
 	known       bool
 	cred        Credential
 	clientBare  string
@@ -116,6 +117,8 @@ func (s *scram) User() string {
 	}
 	return s.user
 }
+
+func (s *scram) Claimed() string { return s.claimed }
 
 // unusedSecret keys the fake credentials of unknown users.
 var unusedSecret = func() []byte {
@@ -153,6 +156,7 @@ func (s *scram) clientFirst(msg string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, s.failed(err)
 	}
+	s.claimed = user
 	if authzid != "" {
 		az, err := saslName(strings.TrimPrefix(authzid, "a="))
 		if err != nil || !strings.HasPrefix(authzid, "a=") || az != user {

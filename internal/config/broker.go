@@ -66,7 +66,19 @@ const (
 	AuthorizerClassName                  = "authorizer.class.name"
 	SuperUsers                           = "super.users"
 	AllowEveryoneIfNoACLFound            = "allow.everyone.if.no.acl.found"
+	AuditEnable                          = "skein.audit.enable"
+	AuditTopic                           = "skein.audit.topic"
+	AuditTopicPartitions                 = "skein.audit.topic.partitions"
+	AuditTopicRetentionMs                = "skein.audit.topic.retention.ms"
+	AuditLogAllowed                      = "skein.audit.log.allowed"
+	AuditFile                            = "skein.audit.file"
+	AuditFileFsync                       = "skein.audit.file.fsync"
+	AuditQueueMaxEvents                  = "skein.audit.queue.max.events"
 )
+
+// DefaultAuditTopic is the audit log topic, named as Confluent Platform
+// names its own so that consumers and tooling written for it apply.
+const DefaultAuditTopic = "confluent-audit-log-events"
 
 // StandardAuthorizer is the authorizer.class.name that turns on ACL
 // checks, Kafka's KRaft authorizer.
@@ -113,6 +125,24 @@ var brokerDefs = []Def{
 		Doc: "Principals allowed every operation whatever the ACLs say, separated by semicolons (User:admin;User:ops)."},
 	{Name: AllowEveryoneIfNoACLFound, Type: TypeBoolean, Default: "false",
 		Doc: "Allow every principal to use a resource that has no ACL at all; when false, such a resource is refused to all but super users."},
+
+	// Audit log (docs/audit.md).
+	{Name: AuditEnable, Type: TypeBoolean, Default: "true",
+		Doc: "Skein. Write the audit log (authentications, authorization denials, administrative changes) when an authorizer is configured (authorizer.class.name); without one there is no audit log."},
+	{Name: AuditTopic, Type: TypeString, Default: DefaultAuditTopic, Validator: topicName{},
+		Doc: "Skein. Topic the audit events are written to, created at start when it does not exist. Only super users and principals with a READ ACL on it may read it; no client may produce to it."},
+	{Name: AuditTopicPartitions, Type: TypeInt, Default: "1", Validator: Between(1, 10000),
+		Doc: "Skein. Partitions of the audit topic when it is created. One keeps every event in order."},
+	{Name: AuditTopicRetentionMs, Type: TypeLong, Default: "7776000000", Validator: AtLeast(-1),
+		Doc: "Skein. retention.ms of the audit topic when it is created: 90 days, Confluent's default for its audit log topic."},
+	{Name: AuditLogAllowed, Type: TypeBoolean, Default: "false",
+		Doc: "Skein. Also log authorizations that were granted, not only denials. Every produce and fetch then writes an event."},
+	{Name: AuditFile, Type: TypeString, NullDefault: true,
+		Doc: "Skein. File the audit events are also appended to, one JSON event per line; unset writes none."},
+	{Name: AuditFileFsync, Type: TypeBoolean, Default: "true",
+		Doc: "Skein. fsync the audit file after each batch of events written to it; false leaves flushing to the operating system."},
+	{Name: AuditQueueMaxEvents, Type: TypeInt, Default: "10000", Validator: Between(1, 1000000),
+		Doc: "Skein. Most audit events waiting to be written. Events are written asynchronously and never delay requests; when the queue is full further events are dropped, counted in skein_audit_events_dropped_total and logged."},
 
 	// Topic creation.
 	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),
