@@ -48,9 +48,9 @@ type oauthEnv struct {
 	logPath                               string
 }
 
-// skeinBinary returns SKEIN_COMPAT_SKEIN, or skein built into the test's
+// oauthSkeinBinary returns SKEIN_COMPAT_SKEIN, or skein built into the test's
 // temporary directory (the build cache makes the second build quick).
-func skeinBinary(t *testing.T) string {
+func oauthSkeinBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("SKEIN_COMPAT_SKEIN"); bin != "" {
 		return bin
@@ -68,9 +68,9 @@ func skeinBinary(t *testing.T) string {
 	return bin
 }
 
-// brokerTLS writes a CA and a broker keystore (certificate chain and key,
+// oauthBrokerTLS writes a CA and a broker keystore (certificate chain and key,
 // PEM) for 127.0.0.1 into dir.
-func brokerTLS(t *testing.T, dir string) (keystore, ca string) {
+func oauthBrokerTLS(t *testing.T, dir string) (keystore, ca string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Skein compat CA"},
@@ -106,7 +106,7 @@ func brokerTLS(t *testing.T, dir string) (keystore, ca string) {
 // server.properties, and runs skein serve until the test ends.
 func startOAuthBroker(t *testing.T) *oauthEnv {
 	t.Helper()
-	bin := skeinBinary(t)
+	bin := oauthSkeinBinary(t)
 	dir := t.TempDir()
 	is := jwttest.New()
 	if err := is.AddRSA("compat-rsa", 2048); err != nil {
@@ -128,7 +128,7 @@ func startOAuthBroker(t *testing.T) *oauthEnv {
 	}
 	os.WriteFile(env.goodToken, []byte(good), 0o600)
 	os.WriteFile(env.expiredToken, []byte(expired), 0o600)
-	keystore, ca := brokerTLS(t, dir)
+	keystore, ca := oauthBrokerTLS(t, dir)
 	env.caFile = ca
 
 	var lastErr error
