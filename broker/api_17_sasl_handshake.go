@@ -4,8 +4,8 @@ package broker
 //
 // Behavior: on a SASL_PLAINTEXT or SASL_SSL listener, selects the mechanism
 // of the exchange that follows and lists the enabled mechanisms
-// (sasl.enabled.mechanisms; PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are
-// served). A mechanism that is not enabled is answered with
+// (sasl.enabled.mechanisms; PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and
+// OAUTHBEARER are served). A mechanism that is not enabled is answered with
 // UNSUPPORTED_SASL_MECHANISM and the connection is closed. On other
 // listeners, and on an authenticated connection whose session has no
 // lifetime, the answer is ILLEGAL_SASL_STATE, as Kafka gives.
@@ -16,8 +16,8 @@ package broker
 //     closes the connection.
 //   - v1: the tokens travel in SaslAuthenticate requests.
 //   - KIP-368: a handshake on an authenticated connection whose session
-//     has a lifetime (connections.max.reauth.ms > 0) begins
-//     re-authentication; v0 cannot re-authenticate.
+//     has a lifetime (connections.max.reauth.ms > 0, or an OAUTHBEARER
+//     token's exp) begins re-authentication; v0 cannot re-authenticate.
 
 import (
 	"context"
@@ -52,9 +52,12 @@ func (b *Broker) handleSaslHandshake(_ context.Context, r *protocol.Request) pro
 		return protocol.Reply{Resp: resp, Close: true}
 	}
 	var mech sasl.Mechanism
-	if req.Mechanism == sasl.Plain {
+	switch req.Mechanism {
+	case sasl.Plain:
 		mech = sasl.NewPlain(ls.plainUsers)
-	} else {
+	case sasl.OAuthBearer:
+		mech = sasl.NewOAuthBearer(ls.oauth)
+	default:
 		m, err := sasl.NewScram(req.Mechanism, b.scramCredential(req.Mechanism))
 		if err != nil {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code

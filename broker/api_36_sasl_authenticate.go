@@ -5,20 +5,26 @@ package broker
 // Behavior: carries one token of the exchange SaslHandshake began. On
 // success the session's principal becomes User:<name>. A failure answers
 // SASL_AUTHENTICATION_FAILED with Kafka's message ("Authentication failed:
-// Invalid username or password" for PLAIN) and closes the connection. A
-// request with no exchange in progress answers ILLEGAL_SASL_STATE (and
-// closes the connection on SASL listeners). Re-authentication must keep the
+// Invalid username or password" for PLAIN; {"status":"invalid_token"} for
+// a refused OAUTHBEARER token; "Authentication failed during
+// authentication due to invalid credentials with SASL mechanism <m>" where
+// Kafka hides the detail) and closes the connection. A request with no
+// exchange in progress answers ILLEGAL_SASL_STATE (and closes the
+// connection on SASL listeners). Re-authentication must keep the
 // principal, as Kafka's ensurePrincipalUnchanged requires.
 //
 // Version notes:
-//   - v1: session_lifetime_ms (KIP-368), connections.max.reauth.ms when
-//     positive; the connection is closed at its first request after the
-//     session expires unless the client re-authenticated.
+//   - v1: session_lifetime_ms (KIP-368): connections.max.reauth.ms when
+//     positive, bounded by the credential's own expiry (an OAUTHBEARER
+//     token's exp) as Kafka bounds it; the connection is closed at its
+//     first request after the session expires unless the client
+//     re-authenticated.
 //   - v2: flexible versions.
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,8 +64,12 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 	if err != nil {
 		msg := sasl.InvalidCredentials
 		var se *sasl.Error
-		if errors.As(err, &se) {
+		var he *sasl.HiddenError
+		switch {
+		case errors.As(err, &se):
 			msg = se.Msg
+		case errors.As(err, &he):
+			msg = sasl.GenericFailure(ex.mechanism, ex.reauth)
 		}
 		return fail(msg, err)
 	}
@@ -69,13 +79,31 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 	}
 	principal := "User:" + ex.mech.User()
 	if ex.reauth && principal != sess.Principal() {
-		return fail("Cannot change principals during re-authentication from "+sess.Principal()+" to "+principal, nil)
+		return fail("Cannot change principals during re-authentication from "+kafkaPrincipalText(sess.Principal())+": "+kafkaPrincipalText(principal), nil)
 	}
-	// The protocol layer checks the expiry against the wall clock.
-	var expiry time.Time
+	// The session lifetime, as Kafka's calcCompletionTimesAndReturn-
+	// SessionLifetimeMs: connections.max.reauth.ms when positive, the
+	// credential's remaining lifetime when it has one, the smaller of
+	// both when both; never negative. The protocol layer checks the
+	// expiry against the wall clock.
+	var lifetime time.Duration
+	limited := false
 	if ls.reauth > 0 {
-		expiry = time.Now().Add(ls.reauth)
-		resp.SessionLifetimeMillis = ls.reauth.Milliseconds()
+		lifetime, limited = ls.reauth, true
+	}
+	if e, ok := ex.mech.(sasl.Expiring); ok {
+		if exp := e.CredentialExpiry(); !exp.IsZero() {
+			if left := exp.Sub(b.now()); !limited || left < lifetime {
+				lifetime = left
+			}
+			limited = true
+		}
+	}
+	var expiry time.Time
+	if limited {
+		lifetime = max(lifetime, 0)
+		expiry = time.Now().Add(lifetime)
+		resp.SessionLifetimeMillis = lifetime.Milliseconds()
 	}
 	sess.Authenticate(principal, expiry)
 	var details map[string]any
@@ -84,4 +112,13 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 	}
 	b.audit.authentication(sess, requestOf(r), mechanism, ex.mech.User(), principal, 0, "", details)
 	return protocol.Reply{Resp: resp}
+}
+
+// kafkaPrincipalText spells a principal ("User:alice") as Kafka's
+// messages do ("User.alice").
+func kafkaPrincipalText(p string) string {
+	if typ, name, ok := strings.Cut(p, ":"); ok {
+		return typ + "." + name
+	}
+	return p
 }

@@ -167,6 +167,9 @@ func (b *Broker) Start() error {
 	if !b.started.CompareAndSwap(false, true) {
 		return errors.New("broker already started")
 	}
+	if err := b.startOAuthBearer(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(b.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -253,6 +256,7 @@ func (b *Broker) Start() error {
 	}
 	b.startBackground()
 	b.startMetadataListener()
+	b.runOAuthBearer()
 	close(b.ready)
 	return nil
 }

@@ -23,6 +23,10 @@ type listenerSASL struct {
 	// reauth is connections.max.reauth.ms; zero turns KIP-368
 	// re-authentication off.
 	reauth time.Duration
+	// oauth validates OAUTHBEARER tokens (security_oauth.go);
+	// oauthHTTP, when set, is its http(s) key set, fetched at Start.
+	oauth     sasl.TokenValidator
+	oauthHTTP *sasl.HTTPKeys
 }
 
 // configureSecurity reads the ssl.* and sasl.* settings of each listener:
@@ -33,6 +37,7 @@ func (b *Broker) configureSecurity() error {
 	values := b.cfg.Settings
 	listeners := slices.Clone(b.cfg.Listeners)
 	b.sasl = map[string]*listenerSASL{}
+	jwks := map[string]*sasl.HTTPKeys{}
 	for i := range listeners {
 		l := &listeners[i]
 		get := func(name string) string {
@@ -110,6 +115,13 @@ func (b *Broker) configureSecurity() error {
 				return fmt.Errorf("%s: %w", key, err)
 			}
 			ls.plainUsers = users
+		}
+		if slices.Contains(ls.mechanisms, sasl.OAuthBearer) {
+			v, httpKeys, err := b.configureOAuthBearer(l, values, jwks)
+			if err != nil {
+				return err
+			}
+			ls.oauth, ls.oauthHTTP = v, httpKeys
 		}
 		ms, err := strconv.ParseInt(get(config.ConnectionsMaxReauthMs), 10, 64)
 		if err != nil || ms < 0 {

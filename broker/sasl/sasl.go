@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"time"
 )
 
 // Mechanism names.
@@ -11,10 +12,11 @@ const (
 	Plain       = "PLAIN"
 	ScramSHA256 = "SCRAM-SHA-256"
 	ScramSHA512 = "SCRAM-SHA-512"
+	OAuthBearer = "OAUTHBEARER"
 )
 
 // Supported lists the mechanisms this package serves.
-var Supported = []string{Plain, ScramSHA256, ScramSHA512}
+var Supported = []string{Plain, ScramSHA256, ScramSHA512, OAuthBearer}
 
 // Mechanism is the server side of one authentication exchange.
 type Mechanism interface {
@@ -46,6 +48,37 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
+
+// HiddenError is an authentication failure whose detail Kafka keeps from
+// the client (a SaslException in Kafka's SASL servers): the client is told
+// only GenericFailure. Cause is logged.
+type HiddenError struct {
+	Cause error
+}
+
+func (e *HiddenError) Error() string { return e.Cause.Error() }
+
+func (e *HiddenError) Unwrap() error { return e.Cause }
+
+// GenericFailure is the message Kafka's SaslServerAuthenticator sends for
+// a HiddenError.
+func GenericFailure(mechanism string, reauth bool) string {
+	what := "authentication"
+	if reauth {
+		what = "re-authentication"
+	}
+	return "Authentication failed during " + what + " due to invalid credentials with SASL mechanism " + mechanism
+}
+
+// Expiring is implemented by mechanisms whose credential carries its own
+// lifetime (an OAUTHBEARER token's exp). The session lifetime of KIP-368
+// is bounded by it, as Kafka's CREDENTIAL.LIFETIME.MS negotiated property
+// bounds it.
+type Expiring interface {
+	// CredentialExpiry is the credential's expiry once Step reported
+	// done; zero for none.
+	CredentialExpiry() time.Time
+}
 
 // InvalidCredentials is Kafka's message for a wrong user name or password.
 const InvalidCredentials = "Authentication failed: Invalid username or password"

@@ -61,6 +61,16 @@ const (
 	SSLPrincipalMappingRules             = "ssl.principal.mapping.rules"
 	SASLEnabledMechanisms                = "sasl.enabled.mechanisms"
 	SASLJaasConfig                       = "sasl.jaas.config"
+	SASLServerCallbackHandlerClass       = "sasl.server.callback.handler.class"
+	SASLOAuthBearerJWKSEndpointURL       = "sasl.oauthbearer.jwks.endpoint.url"
+	SASLOAuthBearerJWKSRefreshMs         = "sasl.oauthbearer.jwks.endpoint.refresh.ms"
+	SASLOAuthBearerJWKSRetryBackoffMs    = "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms"
+	SASLOAuthBearerJWKSRetryBackoffMaxMs = "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms"
+	SASLOAuthBearerClockSkewSeconds      = "sasl.oauthbearer.clock.skew.seconds"
+	SASLOAuthBearerExpectedAudience      = "sasl.oauthbearer.expected.audience"
+	SASLOAuthBearerExpectedIssuer        = "sasl.oauthbearer.expected.issuer"
+	SASLOAuthBearerScopeClaimName        = "sasl.oauthbearer.scope.claim.name"
+	SASLOAuthBearerSubClaimName          = "sasl.oauthbearer.sub.claim.name"
 	AdminAddress                         = "skein.admin.address"
 	RegistryAddress                      = "skein.registry.address"
 	AuthorizerClassName                  = "authorizer.class.name"
@@ -79,6 +89,14 @@ const (
 // DefaultAuditTopic is the audit log topic, named as Confluent Platform
 // names its own so that consumers and tooling written for it apply.
 const DefaultAuditTopic = "confluent-audit-log-events"
+
+// OAuthBearerValidatorCallbackHandler is Kafka's secured OAUTHBEARER
+// validator (KIP-768), the one sasl.server.callback.handler.class may name;
+// OAuthBearerValidatorCallbackHandlerV3 is its Kafka 3.x package.
+const (
+	OAuthBearerValidatorCallbackHandler   = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+	OAuthBearerValidatorCallbackHandlerV3 = "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler"
+)
 
 // StandardAuthorizer is the authorizer.class.name that turns on ACL
 // checks, Kafka's KRaft authorizer.
@@ -197,9 +215,29 @@ var brokerDefs = []Def{
 
 	// SASL (SASL_PLAINTEXT and SASL_SSL listeners).
 	{Name: SASLEnabledMechanisms, Type: TypeList, Default: "GSSAPI",
-		Doc: "SASL mechanisms offered. Skein serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; a SASL listener with any other mechanism (such as Kafka's default GSSAPI) is an error at start."},
+		Doc: "SASL mechanisms offered. Skein serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER; a SASL listener with any other mechanism (such as Kafka's default GSSAPI) is an error at start."},
 	{Name: SASLJaasConfig, Type: TypePassword, NullDefault: true, Sensitive: true,
-		Doc: "JAAS configuration of a mechanism, given per listener and mechanism as listener.name.<listener>.<mechanism>.sasl.jaas.config. For PLAIN: org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\"; with one user_ option per user."},
+		Doc: "JAAS configuration of a mechanism, given per listener and mechanism as listener.name.<listener>.<mechanism>.sasl.jaas.config. For PLAIN: org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\"; with one user_ option per user. For OAUTHBEARER (optional): org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required; with ssl.truststore.location or ssl.truststore.certificates (PEM) to trust a private CA for an https JWKS endpoint."},
+	{Name: SASLServerCallbackHandlerClass, Type: TypeClass, NullDefault: true, Validator: OneOf{OAuthBearerValidatorCallbackHandler, OAuthBearerValidatorCallbackHandlerV3},
+		Doc: "Server callback handler of a mechanism, given per listener and mechanism as listener.name.<listener>.oauthbearer.sasl.server.callback.handler.class. Skein always validates OAUTHBEARER tokens as signed JWTs; the setting is accepted for configurations written for Kafka and may only name " + OAuthBearerValidatorCallbackHandler + "."},
+	{Name: SASLOAuthBearerJWKSEndpointURL, Type: TypeString, NullDefault: true,
+		Doc: "OAUTHBEARER: where the keys that sign access tokens are published, a JWKS (RFC 7517): an https or http URL, fetched at start and refreshed, or a file: URL, read again when the file changes. Required when OAUTHBEARER is enabled."},
+	{Name: SASLOAuthBearerJWKSRefreshMs, Type: TypeLong, Default: "3600000", Validator: AtLeast(1),
+		Doc: "OAUTHBEARER: how often an http(s) JWKS is fetched again, in ms; a token naming an unknown key ID brings the next fetch forward (at most once a minute per key ID)."},
+	{Name: SASLOAuthBearerJWKSRetryBackoffMs, Type: TypeLong, Default: "100", Validator: AtLeast(1),
+		Doc: "OAUTHBEARER: wait before retrying a failed JWKS fetch, in ms; doubled after each failure."},
+	{Name: SASLOAuthBearerJWKSRetryBackoffMaxMs, Type: TypeLong, Default: "10000", Validator: AtLeast(0),
+		Doc: "OAUTHBEARER: how long a failed JWKS fetch is retried, in ms. At start, a broker that cannot fetch its JWKS within it does not start."},
+	{Name: SASLOAuthBearerClockSkewSeconds, Type: TypeInt, Default: "30", Validator: AtLeast(0),
+		Doc: "OAUTHBEARER: clock difference allowed between the token issuer and the broker when checking exp, nbf and iat, in seconds."},
+	{Name: SASLOAuthBearerExpectedAudience, Type: TypeList, NullDefault: true,
+		Doc: "OAUTHBEARER: audiences the broker accepts; a token's aud claim must hold one of them. When unset, a token with an aud claim is refused, as Kafka refuses it."},
+	{Name: SASLOAuthBearerExpectedIssuer, Type: TypeString, NullDefault: true,
+		Doc: "OAUTHBEARER: when set, a token's iss claim must equal it."},
+	{Name: SASLOAuthBearerScopeClaimName, Type: TypeString, Default: "scope",
+		Doc: "OAUTHBEARER: the claim holding a token's scopes."},
+	{Name: SASLOAuthBearerSubClaimName, Type: TypeString, Default: "sub",
+		Doc: "OAUTHBEARER: the claim holding a token's principal name; the client authenticates as User:<value>."},
 	{Name: MaxConnections, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
 		Doc: "Most client connections open at once; further connections are refused."},
 	{Name: MaxConnectionsPerIP, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
@@ -390,7 +428,7 @@ func brokerSynonyms(name string) []string {
 
 // listenerPrefixedDef returns the definition behind a listener-prefixed
 // security config, listener.name.<listener>.<ssl or sasl config> or
-// listener.name.<listener>.<mechanism>.sasl.jaas.config, as Kafka accepts
+// listener.name.<listener>.<mechanism>.<sasl config>, as Kafka accepts
 // them.
 func listenerPrefixedDef(name string) (*Def, bool) {
 	rest, ok := strings.CutPrefix(name, "listener.name.")
@@ -401,8 +439,10 @@ func listenerPrefixedDef(name string) (*Def, bool) {
 	if !ok {
 		return nil, false
 	}
-	if mech, jaas := strings.CutSuffix(base, "."+SASLJaasConfig); jaas && mech != "" && !strings.Contains(mech, ".") {
-		return brokerByName[SASLJaasConfig], true
+	if mech, sasl, ok := strings.Cut(base, "."); ok && mech != "sasl" && mech != "ssl" &&
+		(sasl == SASLJaasConfig || sasl == SASLServerCallbackHandlerClass || strings.HasPrefix(sasl, "sasl.oauthbearer.")) {
+		d, ok := brokerByName[sasl]
+		return d, ok
 	}
 	if !strings.HasPrefix(base, "ssl.") && !strings.HasPrefix(base, "sasl.") && base != ConnectionsMaxReauthMs {
 		return nil, false
