@@ -251,7 +251,12 @@ func runSecurityChecks(t *testing.T, cl securityClient) {
 			}
 			sb.checkServes(t)
 			sb.waitNoConnections(t)
-			t.Logf("%s: program took %v; the broker serves and holds no connection", c.name, took.Round(time.Millisecond))
+			// Nor goroutines: a leak per rejected connection (hundreds
+			// with librdkafka's reconnects) would show.
+			goroutines := sb.waitGoroutines(t, before.value("go_goroutines")+goroutineSlack)
+			t.Logf("%s: program took %v; %v connections accepted; the broker serves and holds no connection; goroutines %v before, %v after",
+				c.name, took.Round(time.Millisecond), after.value("skein_network_connections_accepted_total")-before.value("skein_network_connections_accepted_total"),
+				before.value("go_goroutines"), goroutines)
 		})
 	}
 	// Secrets never reach the broker's log.
@@ -674,6 +679,27 @@ func (sb *securityBroker) waitNoConnections(t *testing.T) securityMetrics {
 			}
 			sort.Strings(open)
 			t.Fatalf("connections still open 30s after the clients closed: %s", strings.Join(open, " "))
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
+}
+
+// goroutineSlack is how many more goroutines than before a check the
+// broker may run after it: timers and background work come and go.
+const goroutineSlack = 25
+
+// waitGoroutines polls /metrics until go_goroutines is at most max and
+// returns it.
+func (sb *securityBroker) waitGoroutines(t *testing.T, max float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := sb.scrape(t).value("go_goroutines")
+		if n <= max {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker runs %v goroutines 30s after the check, more than %v", n, max)
 		}
 		time.Sleep(50 * time.Millisecond) // poll interval
 	}
