@@ -40,7 +40,7 @@ import (
 // three listeners,
 //
 //	PLAINTEXT  no authentication (User:ANONYMOUS, which no ACL names)
-//	SASL_SSL   TLS and SASL/SCRAM-SHA-512
+//	SASL_SSL   TLS and SASL/SCRAM-SHA-512, sessions of reauthMs (KIP-368)
 //	SSL        TLS with ssl.client.auth=required (mTLS)
 //
 // and ACLs on (StandardAuthorizer, super.users=User:admin). The test
@@ -55,10 +55,12 @@ import (
 // then produce and consume (in a group) a few hundred records over
 // SASL_SSL and over SSL, verify them, and check what the broker takes them
 // for: they see only their own topic, and a topic whose ACLs name
-// User:ANONYMOUS and the unmapped certificate DN refuses them. Then each
-// rejection: a wrong password, an unknown user, an untrusted client
-// certificate, none at all, TLS to the PLAINTEXT port and plaintext to the
-// SSL port; each program asserts the error its client reports. After each
+// User:ANONYMOUS and the unmapped certificate DN refuses them. A producer
+// running for several session lifetimes must re-authenticate on its
+// connections. Then each rejection: a wrong password, an unknown user, a
+// mechanism the listener does not enable, an untrusted client certificate,
+// none at all, TLS to the PLAINTEXT port and plaintext to the SSL port;
+// each program asserts the error its client reports. After each
 // program the test checks the broker: still running, serving a good client
 // on every listener at once, and its open connections
 // (skein_network_connections) back to zero.
@@ -77,6 +79,10 @@ const (
 	// certificates of the test are CN=<name>,OU=compat,O=skein and map to
 	// the lower-cased CN.
 	principalRules = "RULE:^CN=([^,]+),OU=compat,O=skein$/$1/L,DEFAULT"
+	// reauthMs is the SASL_SSL listener's connections.max.reauth.ms:
+	// every SASL session lasts that long (KIP-368), and clients that run
+	// longer re-authenticate.
+	reauthMs = 2500
 	// scramFailed is Kafka's SaslAuthenticate error message for a failed
 	// SCRAM-SHA-512 exchange.
 	scramFailed = "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
@@ -150,7 +156,7 @@ func runSecurityChecks(t *testing.T, cl securityClient) {
 	scramUser, scramPass := cl.name+"-scram", securitySecret()
 	sb.adminPass = securitySecret()
 	sb.health = prefix + "-health"
-	scramTopic, mtlsTopic, denied := prefix+"-scram", prefix+"-mtls", prefix+"-denied"
+	scramTopic, mtlsTopic, denied, reauthTopic := prefix+"-scram", prefix+"-mtls", prefix+"-denied", prefix+"-reauth"
 	scramGroup, mtlsGroup := scramTopic+"-group", mtlsTopic+"-group"
 	unmappedDN := "User:CN=" + cl.cn + ",OU=compat,O=skein"
 
@@ -165,13 +171,14 @@ func runSecurityChecks(t *testing.T, cl securityClient) {
 	if err != nil {
 		t.Fatalf("AlterUserScramCredentials: %v", err)
 	}
-	for topic, partitions := range map[string]int32{scramTopic: 3, mtlsTopic: 3, denied: 1, sb.health: 1} {
+	for topic, partitions := range map[string]int32{scramTopic: 3, mtlsTopic: 3, denied: 1, reauthTopic: 1, sb.health: 1} {
 		if _, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
 			t.Fatalf("creating %s: %v", topic, err)
 		}
 	}
 	for _, b := range []*kadm.ACLBuilder{
 		kadm.NewACLs().Allow("User:"+scramUser).Topics(scramTopic).Operations(kadm.OpRead, kadm.OpWrite),
+		kadm.NewACLs().Allow("User:" + scramUser).Topics(reauthTopic).Operations(kadm.OpWrite),
 		kadm.NewACLs().Allow("User:" + scramUser).Groups(scramGroup).Operations(kadm.OpRead),
 		kadm.NewACLs().Allow("User:"+mtlsName).Topics(mtlsTopic).Operations(kadm.OpRead, kadm.OpWrite),
 		kadm.NewACLs().Allow("User:" + mtlsName).Groups(mtlsGroup).Operations(kadm.OpRead),
@@ -198,13 +205,17 @@ func runSecurityChecks(t *testing.T, cl securityClient) {
 	ca := "ca=" + pki.caFile
 	cases := []securityCase{
 		{name: "SASL_SSL SCRAM-SHA-512", listener: "SASL_SSL", mode: "scram",
-			opts: []string{ca, "user=" + scramUser, "password=" + scramPass, "topic=" + scramTopic, "group=" + scramGroup, "denied=" + denied, "records=" + records}},
+			opts: []string{ca, "user=" + scramUser, "password=" + scramPass, "topic=" + scramTopic, "group=" + scramGroup, "denied=" + denied, "visible=" + scramTopic + "," + reauthTopic, "records=" + records}},
 		{name: "SSL mTLS", listener: "SSL", mode: "mtls",
-			opts: []string{ca, "cert=" + pki.certFile(cl.name), "key=" + pki.keyFile(cl.name), "topic=" + mtlsTopic, "group=" + mtlsGroup, "denied=" + denied, "records=" + records}},
+			opts: []string{ca, "cert=" + pki.certFile(cl.name), "key=" + pki.keyFile(cl.name), "topic=" + mtlsTopic, "group=" + mtlsGroup, "denied=" + denied, "visible=" + mtlsTopic, "records=" + records}},
+		{name: "SASL_SSL re-authentication", listener: "SASL_SSL", mode: "scram-reauth",
+			opts: []string{ca, "user=" + scramUser, "password=" + scramPass, "topic=" + reauthTopic, fmt.Sprintf("seconds=%d", 4*reauthMs/1000)}},
 		{name: "wrong password", listener: "SASL_SSL", mode: "scram-rejected",
 			opts: []string{ca, "user=" + scramUser, "password=wrong-" + scramPass}, brokerLog: "SASL authentication failed"},
 		{name: "unknown user", listener: "SASL_SSL", mode: "scram-rejected",
 			opts: []string{ca, "user=nobody-" + cl.name, "password=" + scramPass}, brokerLog: "SASL authentication failed"},
+		{name: "mechanism not enabled", listener: "SASL_SSL", mode: "mechanism-rejected",
+			opts: []string{ca, "user=" + scramUser, "password=" + scramPass, "mechanism=SCRAM-SHA-256", "enabled=SCRAM-SHA-512"}},
 		{name: "untrusted client certificate", listener: "SSL", mode: "mtls-rejected",
 			opts:      []string{ca, "cert=" + pki.certFile(cl.name+"-untrusted"), "key=" + pki.keyFile(cl.name+"-untrusted"), "alert=unknown_ca"},
 			brokerLog: "certificate signed by unknown authority", protocolError: true},
@@ -490,6 +501,7 @@ func launchSecurityBroker(t *testing.T, bin, tmp string, pki *securityPKI, attem
 		"listener.name.ssl.ssl.client.auth=required",
 		"ssl.principal.mapping.rules=" + principalRules,
 		"sasl.enabled.mechanisms=SCRAM-SHA-512",
+		fmt.Sprintf("listener.name.sasl_ssl.connections.max.reauth.ms=%d", reauthMs),
 		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
 		"super.users=User:admin",
 	}, "\n") + "\n"

@@ -4,20 +4,28 @@
 Usage: security_check.py <mode> <bootstrap> [key=value ...]
 
 Modes:
-  scram (ca, user, password, topic, group, denied, records)
+  scram (ca, user, password, topic, group, denied, visible, records)
       SASL_SSL with SCRAM-SHA-512.
-  mtls (ca, cert, key, topic, group, denied, records)
+  mtls (ca, cert, key, topic, group, denied, visible, records)
       SSL with a client certificate (PEM files).
 Both produce the records (idempotent, acks=all), consume them in a group,
 verify each one and the committed offsets, and check the principal the
-broker sees: the client lists exactly its own topic, and writing to or
+broker sees: the client lists exactly the topics its ACLs name (visible=a,b),
+and writing to or
 reading from the denied topic fails with TOPIC_AUTHORIZATION_FAILED.
+
+scram-reauth (ca, user, password, topic, seconds) produces a record every
+200 ms for that long against a broker whose SASL sessions expire sooner
+(connections.max.reauth.ms): librdkafka must re-authenticate on its
+connections (KIP-368) without a disconnect.
 
 Rejections, each with a producer and a consumer bounded by client timeouts
 (socket, connection set-up, reconnect back-off), observed through the error
 callback as a specific error, not a timeout:
   scram-rejected (ca, user, password)
       _AUTHENTICATION with Kafka's message for SCRAM-SHA-512.
+  mechanism-rejected (ca, user, password, mechanism, enabled)
+      _AUTHENTICATION: the mechanism is not enabled, with the broker's list.
   mtls-rejected (ca, [cert, key], alert)
       _TRANSPORT with the broker's TLS alert (unknown_ca: "alert unknown
       ca"), received after the client's side of the TLS 1.3 handshake.
@@ -36,6 +44,7 @@ property (e.g. security,broker).
 Exit status 0 only when the check passed.
 """
 
+import json
 import logging
 import os
 import re
@@ -50,7 +59,7 @@ SCRAM_FAILED = (
     "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
 )
 DEADLINE = 90.0  # seconds, to consume the records
-REJECT_DEADLINE = 15.0  # seconds, for a rejection to be reported
+REJECT_DEADLINE = 30.0  # seconds, for a rejection to be reported (ends as soon as it is)
 TIMEOUT_MS = "5000"  # the client timeouts of the rejection checks
 
 LOG_LOCK = threading.Lock()
@@ -130,11 +139,11 @@ class Check:
         dbg = os.environ.get("COMPAT_RDKAFKA_DEBUG")
         if dbg:
             conf["debug"] = dbg
-        if self.mode in ("scram", "scram-rejected"):
+        if self.mode in ("scram", "scram-reauth", "scram-rejected", "mechanism-rejected"):
             conf.update(
                 {
                     "security.protocol": "SASL_SSL",
-                    "sasl.mechanism": "SCRAM-SHA-512",
+                    "sasl.mechanism": self.opts.get("mechanism", "SCRAM-SHA-512"),
                     "sasl.username": self.opt("user"),
                     "sasl.password": self.opt("password"),
                     "ssl.ca.location": self.opt("ca"),
@@ -175,10 +184,11 @@ class Check:
 
         admin = AdminClient(self.security("compat-python-%s-admin" % self.mode))
         visible = set(admin.list_topics(timeout=30).topics)
+        want = set(self.opt("visible").split(","))
         log("%s: visible topics %s" % (self.mode, sorted(visible)))
-        if visible != {topic}:
+        if visible != want:
             self.problems.append(
-                "visible topics %s, want exactly [%s]: the principal's ACLs name only that topic" % (sorted(visible), topic)
+                "visible topics %s, want exactly %s: the topics the principal's ACLs name" % (sorted(visible), sorted(want))
             )
 
         sent = {}  # (partition, offset) -> (key, value)
@@ -281,6 +291,46 @@ class Check:
         for cid, e in self.security_errors():
             self.problems.append("%s: %s %s" % (cid, e.name(), e.str()))
 
+    # --- re-authentication ----------------------------------------------------------
+
+    def reauth(self):
+        """Produces one record every 200 ms for seconds=N seconds while the
+        broker's SASL sessions expire sooner (connections.max.reauth.ms):
+        librdkafka must re-authenticate on its connections (KIP-368), so
+        no connection is lost (the statistics count the disconnects) and
+        every record is acknowledged."""
+        topic, seconds = self.opt("topic"), float(self.opt("seconds"))
+        stats = {}
+
+        def on_stats(raw):
+            for b in json.loads(raw).get("brokers", {}).values():
+                stats[b["name"]] = (b.get("connects", 0), b.get("disconnects", 0), b.get("state"))
+
+        conf = self.security("compat-python-%s-producer" % self.mode)
+        conf.update({"acks": "all", "statistics.interval.ms": 500, "stats_cb": on_stats})
+        producer = Producer(conf)
+        failed, acked = [], []
+        sent = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            producer.produce(topic, key="reauth-%d" % sent, value=self.value_for(self.mode, sent),
+                             on_delivery=lambda err, msg: (failed if err else acked).append(err or msg))
+            sent += 1
+            producer.flush(30)
+            time.sleep(0.2)
+        producer.flush(30)
+        producer.poll(1.0)  # a last statistics report
+        log("%s: %d records acknowledged in %.0fs; brokers (connects, disconnects, state): %s" % (self.mode, len(acked), seconds, stats))
+        if failed or len(acked) != sent:
+            self.problems.append("%d of %d records acknowledged: %s" % (len(acked), sent, failed[:5]))
+        for name, (connects, disconnects, state) in stats.items():
+            if disconnects > 0:
+                self.problems.append("%s: %d disconnects: the session must be renewed on the connection" % (name, disconnects))
+        if not stats:
+            self.problems.append("no statistics reported")
+        for cid, e in self.security_errors():
+            self.problems.append("%s: %s %s" % (cid, e.name(), e.str()))
+
     # --- rejections --------------------------------------------------------------
 
     # What each rejection reports: the error callback's code and text or,
@@ -288,6 +338,11 @@ class Check:
     EXPECTED = {
         # mode: (error code, texts in the error, or None; texts in a log line, or None)
         "scram-rejected": (KafkaError._AUTHENTICATION, [SCRAM_FAILED], None),
+        "mechanism-rejected": (
+            KafkaError._AUTHENTICATION,
+            ["SASL {mechanism} mechanism handshake failed", "Unsupported SASL mechanism", "supported mechanisms: {enabled}"],
+            None,
+        ),
         # OpenSSL names the broker's alert with spaces: "tlsv1 alert unknown ca".
         "mtls-rejected": (KafkaError._TRANSPORT, ["alert {alert}"], None),
         "tls-to-plaintext": (KafkaError._TRANSPORT, ["SSL connection closed by peer", "in state SSL_HANDSHAKE"], None),
@@ -296,9 +351,10 @@ class Check:
 
     def want(self):
         code, texts, logged = self.EXPECTED[self.mode]
-        alert = self.opts.get("alert", "").replace("_", " ")
-        texts = [t.format(alert=alert) for t in texts or []]
-        logged = [t.format(alert=alert) for t in logged or []]
+        args = dict(self.opts)
+        args["alert"] = args.get("alert", "").replace("_", " ")
+        texts = [t.format(**args) for t in texts or []]
+        logged = [t.format(**args) for t in logged or []]
         return code, texts, logged
 
     def describe_want(self):
@@ -372,7 +428,7 @@ class Check:
 def main():
     if len(sys.argv) < 3:
         print(
-            "usage: security_check.py scram|mtls|scram-rejected|mtls-rejected|tls-to-plaintext|plaintext-to-tls <bootstrap> [key=value ...]",
+            "usage: security_check.py scram|mtls|scram-reauth|scram-rejected|mechanism-rejected|mtls-rejected|tls-to-plaintext|plaintext-to-tls <bootstrap> [key=value ...]",
             file=sys.stderr,
         )
         return 2
@@ -388,7 +444,9 @@ def main():
     try:
         if c.mode in ("scram", "mtls"):
             c.exchange()
-        elif c.mode in ("scram-rejected", "mtls-rejected", "tls-to-plaintext", "plaintext-to-tls"):
+        elif c.mode == "scram-reauth":
+            c.reauth()
+        elif c.mode in ("scram-rejected", "mechanism-rejected", "mtls-rejected", "tls-to-plaintext", "plaintext-to-tls"):
             c.rejected()
         else:
             print("unknown mode %s" % c.mode, file=sys.stderr)

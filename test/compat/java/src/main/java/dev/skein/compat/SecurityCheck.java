@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -40,6 +41,7 @@ import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.errors.UnsupportedSaslMechanismException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -49,17 +51,22 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: {@code SecurityCheck <mode> <bootstrap> [key=value ...]}. Modes:
  *
  * <ul>
- *   <li>{@code scram} (ca, user, password, topic, group, denied, records):
+ *   <li>{@code scram} (ca, user, password, topic, group, denied, visible, records):
  *       SASL_SSL with SCRAM-SHA-512;
- *   <li>{@code mtls} (ca, cert, key, topic, group, denied, records): SSL with
+ *   <li>{@code mtls} (ca, cert, key, topic, group, denied, visible, records): SSL with
  *       a client certificate, all PEM (ssl.keystore.type=PEM with the key and
  *       chain as values, ssl.truststore.type=PEM with a file).
  * </ul>
  *
  * Both produce the records with acks=all, consume them in a group, verify
  * each one and the committed offsets, and check the principal the broker
- * sees: the client lists exactly its own topic, and writing to or reading
+ * sees: the client lists exactly the topics its ACLs name (visible=a,b), and writing to or reading
  * from the denied topic fails with TopicAuthorizationException.
+ *
+ * <p>{@code scram-reauth} (ca, user, password, topic, seconds) produces a
+ * record every 200 ms for that long against a broker whose SASL sessions
+ * expire sooner (connections.max.reauth.ms): the producer must
+ * re-authenticate on its connections (KIP-368) without losing one.
  *
  * <p>Rejections, each with an admin client, a producer and a consumer, all
  * of them bounded by client timeouts:
@@ -67,6 +74,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <ul>
  *   <li>{@code scram-rejected} (ca, user, password): SaslAuthenticationException
  *       with Kafka's message for SCRAM-SHA-512;
+ *   <li>{@code mechanism-rejected} (ca, user, password, mechanism, enabled):
+ *       UnsupportedSaslMechanismException naming the broker's enabled
+ *       mechanisms;
  *   <li>{@code mtls-rejected} (ca, [cert, key], alert, [protocol]):
  *       SslAuthenticationException caused by the broker's TLS alert (with
  *       TLS 1.3 the client learns of it after its side of the handshake);
@@ -84,8 +94,15 @@ public final class SecurityCheck {
     static final String SCRAM_FAILED =
             "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512";
     static final Duration DEADLINE = Duration.ofSeconds(90);
-    /** Client timeouts of the rejection checks. */
-    static final int REJECT_TIMEOUT_MS = 5000;
+    /**
+     * Client timeouts of the rejection checks: long for the rejections the
+     * broker reports (they end at once; a loaded machine may need seconds
+     * for the JVM's first handshake), short for those where the client
+     * only sees disconnections and retries until its timeout.
+     */
+    int rejectTimeoutMs() {
+        return mode.equals("tls-to-plaintext") || mode.equals("plaintext-to-tls") ? 5000 : 30000;
+    }
     /** What the client logged (slf4j-simple writes to System.err), for the rejections it only logs. */
     static final StringBuffer CLIENT_LOG = new StringBuffer();
 
@@ -123,7 +140,7 @@ public final class SecurityCheck {
             }
         }, true, StandardCharsets.UTF_8));
         if (args.length < 2) {
-            System.err.println("usage: SecurityCheck scram|mtls|scram-rejected|mtls-rejected|tls-to-plaintext|plaintext-to-tls <bootstrap> [key=value ...]");
+            System.err.println("usage: SecurityCheck scram|mtls|scram-reauth|scram-rejected|mechanism-rejected|mtls-rejected|tls-to-plaintext|plaintext-to-tls <bootstrap> [key=value ...]");
             System.exit(2);
         }
         SecurityCheck c = new SecurityCheck(args[0], args[1]);
@@ -139,7 +156,8 @@ public final class SecurityCheck {
         try {
             switch (c.mode) {
                 case "scram", "mtls" -> c.exchange();
-                case "scram-rejected", "mtls-rejected", "tls-to-plaintext", "plaintext-to-tls" -> c.rejected();
+                case "scram-reauth" -> c.reauth();
+                case "scram-rejected", "mechanism-rejected", "mtls-rejected", "tls-to-plaintext", "plaintext-to-tls" -> c.rejected();
                 default -> {
                     System.err.println("unknown mode " + c.mode);
                     System.exit(2);
@@ -185,9 +203,9 @@ public final class SecurityCheck {
         p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(CommonClientConfigs.CLIENT_ID_CONFIG, clientId);
         switch (mode) {
-            case "scram", "scram-rejected" -> {
+            case "scram", "scram-reauth", "scram-rejected", "mechanism-rejected" -> {
                 p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, "SASL_SSL");
-                p.put(SaslConfigs.SASL_MECHANISM, "SCRAM-SHA-512");
+                p.put(SaslConfigs.SASL_MECHANISM, opts.getOrDefault("mechanism", "SCRAM-SHA-512"));
                 p.put(SaslConfigs.SASL_JAAS_CONFIG, "org.apache.kafka.common.security.scram.ScramLoginModule required username="
                         + jaasQuote(opt("user")) + " password=" + jaasQuote(opt("password")) + ";");
                 trust(p);
@@ -237,9 +255,10 @@ public final class SecurityCheck {
 
         try (Admin admin = Admin.create(security("compat-java-" + mode + "-admin"))) {
             Set<String> visible = admin.listTopics().names().get(30, TimeUnit.SECONDS);
+            Set<String> want = new TreeSet<>(List.of(opt("visible").split(",")));
             log("%s: visible topics %s", mode, visible);
-            if (!visible.equals(Set.of(topic))) {
-                problems.add("visible topics " + visible + ", want exactly [" + topic + "]: the principal's ACLs name only that topic");
+            if (!visible.equals(want)) {
+                problems.add("visible topics " + new TreeSet<>(visible) + ", want exactly " + want + ": the topics the principal's ACLs name");
             }
         }
 
@@ -348,16 +367,55 @@ public final class SecurityCheck {
         }
     }
 
+    /**
+     * Produces one record every 200 ms for seconds=N seconds on one
+     * connection while the broker's SASL sessions last a fraction of that
+     * (connections.max.reauth.ms): the producer must re-authenticate
+     * (KIP-368) on its connections, never lose one, and get every record
+     * acknowledged.
+     */
+    void reauth() throws Exception {
+        String topic = opt("topic");
+        long seconds = Long.parseLong(opt("seconds"));
+        Properties pp = security("compat-java-" + mode + "-producer");
+        pp.put(ProducerConfig.ACKS_CONFIG, "all");
+        pp.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        pp.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp)) {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+            int sent = 0;
+            while (System.nanoTime() < end) {
+                producer.send(new ProducerRecord<>(topic, "reauth-" + sent, valueFor(mode, sent))).get(30, TimeUnit.SECONDS);
+                sent++;
+                Thread.sleep(200);
+            }
+            Map<MetricName, ? extends Metric> m = producer.metrics();
+            double reauthOK = metric(m, "successful-reauthentication-total");
+            double reauthFailed = metric(m, "failed-reauthentication-total");
+            double created = metric(m, "connection-creation-total");
+            double closed = metric(m, "connection-close-total");
+            log("%s: %d records acknowledged in %ds; re-authentications ok %.0f, failed %.0f; connections created %.0f, closed %.0f",
+                    mode, sent, seconds, reauthOK, reauthFailed, created, closed);
+            if (reauthOK < 2 || reauthFailed > 0) {
+                problems.add(reauthOK + " successful and " + reauthFailed + " failed re-authentications, want at least 2 and none");
+            }
+            if (closed > 0) {
+                problems.add(closed + " connections closed: the session must be renewed on the connection");
+            }
+        }
+    }
+
     /** Checks that an admin client, a producer and a consumer are each refused as the mode expects. */
     void rejected() throws Exception {
         Properties ap = security("compat-java-" + mode + "-admin");
-        ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS));
-        ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS));
+        ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, String.valueOf(rejectTimeoutMs()));
+        ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(rejectTimeoutMs()));
         try (Admin admin = Admin.create(ap)) {
             int logFrom = CLIENT_LOG.length();
             Throwable err = null;
             try {
-                String id = admin.describeCluster().clusterId().get(30, TimeUnit.SECONDS);
+                String id = admin.describeCluster().clusterId().get(60, TimeUnit.SECONDS);
                 problems.add("admin: described cluster " + id);
             } catch (ExecutionException e) {
                 err = e.getCause();
@@ -368,14 +426,14 @@ public final class SecurityCheck {
         Properties pp = security("compat-java-" + mode + "-producer");
         pp.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         pp.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS));
-        pp.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS));
-        pp.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS + 1000));
+        pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, String.valueOf(rejectTimeoutMs()));
+        pp.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(rejectTimeoutMs()));
+        pp.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, String.valueOf(rejectTimeoutMs() + 1000));
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp)) {
             int logFrom = CLIENT_LOG.length();
             Throwable err = null;
             try {
-                RecordMetadata md = producer.send(new ProducerRecord<>("compat-security-rejected", "k", "v")).get(30, TimeUnit.SECONDS);
+                RecordMetadata md = producer.send(new ProducerRecord<>("compat-security-rejected", "k", "v")).get(60, TimeUnit.SECONDS);
                 problems.add("producer: produced at " + md);
             } catch (ExecutionException e) {
                 err = e.getCause();
@@ -388,13 +446,13 @@ public final class SecurityCheck {
         Properties cp = security("compat-java-" + mode + "-consumer");
         cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS));
-        cp.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(REJECT_TIMEOUT_MS));
+        cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, String.valueOf(rejectTimeoutMs()));
+        cp.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(rejectTimeoutMs()));
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(cp)) {
             int logFrom = CLIENT_LOG.length();
             Throwable err = null;
             try {
-                var parts = consumer.partitionsFor("compat-security-rejected", Duration.ofMillis(REJECT_TIMEOUT_MS));
+                var parts = consumer.partitionsFor("compat-security-rejected", Duration.ofMillis(rejectTimeoutMs()));
                 problems.add("consumer: got partitions " + parts);
             } catch (org.apache.kafka.common.KafkaException e) {
                 err = e;
@@ -440,6 +498,18 @@ public final class SecurityCheck {
                 }
                 if (authOK > 0 || authFailed < 1) {
                     problems.add(who + ": " + authOK + " successful and " + authFailed + " failed authentications, want 0 and at least 1");
+                }
+            }
+            case "mechanism-rejected" -> {
+                // The client builds the message from the broker's list of
+                // enabled mechanisms.
+                String want = "Client SASL mechanism '" + opt("mechanism") + "' not enabled in the server, enabled mechanisms are ["
+                        + opt("enabled") + "]";
+                if (!(err instanceof UnsupportedSaslMechanismException) || !want.equals(err.getMessage())) {
+                    problems.add(who + ": " + err + ", want UnsupportedSaslMechanismException: " + want);
+                }
+                if (authOK > 0) {
+                    problems.add(who + ": " + authOK + " successful authentications");
                 }
             }
             case "mtls-rejected" -> {
