@@ -82,7 +82,7 @@ const (
 	// reauthMs is the SASL_SSL listener's connections.max.reauth.ms:
 	// every SASL session lasts that long (KIP-368), and clients that run
 	// longer re-authenticate.
-	reauthMs = 2500
+	reauthMs = 4000
 	// scramFailed is Kafka's SaslAuthenticate error message for a failed
 	// SCRAM-SHA-512 exchange.
 	scramFailed = "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
@@ -94,19 +94,19 @@ type securityClient struct {
 	// cn is the common name of the client's certificate; the principal
 	// mapping rule lower-cases it.
 	cn   string
-	argv func(t *testing.T, mode, bootstrap string, opts []string) []string
+	argv func(mode, bootstrap string, opts []string) []string
 }
 
 func javaSecurityClient(t *testing.T) securityClient {
 	java, jar := javaJar(t)
-	return securityClient{name: "java", cn: "Java-MTLS", argv: func(_ *testing.T, mode, bootstrap string, opts []string) []string {
+	return securityClient{name: "java", cn: "Java-MTLS", argv: func(mode, bootstrap string, opts []string) []string {
 		return append([]string{java, "-cp", jar, "dev.skein.compat.SecurityCheck", mode, bootstrap}, opts...)
 	}}
 }
 
 func pythonSecurityClient(t *testing.T) securityClient {
 	py := venvPython(t)
-	return securityClient{name: "python", cn: "Python-MTLS", argv: func(_ *testing.T, mode, bootstrap string, opts []string) []string {
+	return securityClient{name: "python", cn: "Python-MTLS", argv: func(mode, bootstrap string, opts []string) []string {
 		return append([]string{py, filepath.Join(compatDir, "python", "security_check.py"), mode, bootstrap}, opts...)
 	}}
 }
@@ -209,7 +209,7 @@ func runSecurityChecks(t *testing.T, cl securityClient) {
 		{name: "SSL mTLS", listener: "SSL", mode: "mtls",
 			opts: []string{ca, "cert=" + pki.certFile(cl.name), "key=" + pki.keyFile(cl.name), "topic=" + mtlsTopic, "group=" + mtlsGroup, "denied=" + denied, "visible=" + mtlsTopic, "records=" + records}},
 		{name: "SASL_SSL re-authentication", listener: "SASL_SSL", mode: "scram-reauth",
-			opts: []string{ca, "user=" + scramUser, "password=" + scramPass, "topic=" + reauthTopic, fmt.Sprintf("seconds=%d", 4*reauthMs/1000)}},
+			opts: []string{ca, "user=" + scramUser, "password=" + scramPass, "topic=" + reauthTopic, fmt.Sprintf("seconds=%d", 3*reauthMs/1000)}},
 		{name: "wrong password", listener: "SASL_SSL", mode: "scram-rejected",
 			opts: []string{ca, "user=" + scramUser, "password=wrong-" + scramPass}, brokerLog: "SASL authentication failed"},
 		{name: "unknown user", listener: "SASL_SSL", mode: "scram-rejected",
@@ -238,7 +238,7 @@ func runSecurityChecks(t *testing.T, cl securityClient) {
 			before := sb.scrape(t)
 			logBefore := sb.logCount(c.brokerLog)
 			start := time.Now()
-			err := runSecurityProgram(t, sb, cl.name+" "+c.name, cl.argv(t, c.mode, sb.addrs[c.listener], c.opts))
+			err := runSecurityProgram(t, sb, cl.name+" "+c.name, cl.argv(c.mode, sb.addrs[c.listener], c.opts))
 			if err != nil {
 				t.Fatalf("%s %s: %v\n--- tail of the skein log (%s) ---\n%s", cl.name, c.name, err, sb.logPath, sb.logTail(25))
 			}
