@@ -203,7 +203,7 @@ func (c *segmentCipher) keyIDOrClear() string {
 	return c.keyID
 }
 
-func (c *segmentCipher) headerLen() int   { return frameKeyIDAt + len(c.keyID) }
+func (c *segmentCipher) headerLen() int  { return frameKeyIDAt + len(c.keyID) }
 func (c *segmentCipher) overhead() int64 { return frameOverhead(len(c.keyID)) }
 
 // owns reports whether frame f (past checkFrame) was sealed with this
