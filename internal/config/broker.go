@@ -62,6 +62,9 @@ const (
 	AuthorizerClassName                  = "authorizer.class.name"
 	SuperUsers                           = "super.users"
 	AllowEveryoneIfNoACLFound            = "allow.everyone.if.no.acl.found"
+	EncryptionEnable                     = "skein.encryption.enable"
+	EncryptionKeyFile                    = "skein.encryption.key.file"
+	EncryptionRotationCheckIntervalMs    = "skein.encryption.rotation.check.interval.ms"
 )
 
 // StandardAuthorizer is the authorizer.class.name that turns on ACL
@@ -109,6 +112,14 @@ var brokerDefs = []Def{
 		Doc: "Principals allowed every operation whatever the ACLs say, separated by semicolons (User:admin;User:ops)."},
 	{Name: AllowEveryoneIfNoACLFound, Type: TypeBoolean, Default: "false",
 		Doc: "Allow every principal to use a resource that has no ACL at all; when false, such a resource is refused to all but super users."},
+
+	// Encryption at rest (docs/encryption.md).
+	{Name: EncryptionEnable, Type: TypeBoolean, Default: "false",
+		Doc: "Skein. Encrypt partition data at rest with AES-256-GCM under the current key of skein.encryption.key.file. When false with a key file set, data encrypted before stays readable and is rewritten in the clear."},
+	{Name: EncryptionKeyFile, Type: TypeString, NullDefault: true,
+		Doc: "Skein. JSON file of named 32-byte keys (base64) and the id of the current one; it must be readable by its owner only. Read again every skein.encryption.rotation.check.interval.ms."},
+	{Name: EncryptionRotationCheckIntervalMs, Type: TypeLong, Default: "300000", Validator: AtLeast(1),
+		Doc: "Skein. How often, in ms, the key file is read again and segments not under the current key are rewritten under it."},
 
 	// Topic creation.
 	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),
