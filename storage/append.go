@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -118,12 +119,16 @@ func (l *Log) appendLocked(batch []byte, assign bool) (base, last int64, startFl
 	position := active.size
 	data := batch
 	if active.crypt != nil {
-		data = l.sealFrames(active, batch, infos, position)
+		buf := framePool.Get().(*[]byte)
+		data = sealFrames(active, batch, infos, position, (*buf)[:0])
+		defer func() {
+			if cap(data) <= scratchKeepBytes {
+				*buf = data[:0]
+				framePool.Put(buf)
+			}
+		}()
 	}
 	_, err = active.file.WriteAt(data, position)
-	if cap(l.frames) > scratchKeepBytes {
-		l.frames = nil
-	}
 	if err != nil {
 		return 0, 0, startFlush, l.fail(fmt.Errorf("segment %d: write at %d: %w", active.baseOffset, position, err))
 	}
@@ -140,19 +145,21 @@ func (l *Log) appendLocked(batch []byte, assign bool) (base, last int64, startFl
 	return first.baseOffset, final.lastOffset, startFlush, nil
 }
 
-// sealFrames seals each batch of an append into a frame of the
+// framePool holds the buffers appends seal their frames in, shared by
+// every log so that memory follows the appends in flight rather than the
+// number of logs.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// sealFrames appends to out a frame for each batch of an append to the
 // encrypted active segment s, the frames to be written from position,
-// and changes infos' positions and sizes to the frames'. The frames are
-// built in l.frames. Callers hold appendMu.
-func (l *Log) sealFrames(s *segment, batch []byte, infos []batchInfo, position int64) []byte {
-	out := l.frames[:0]
+// and changes infos' positions and sizes to the frames'.
+func sealFrames(s *segment, batch []byte, infos []batchInfo, position int64, out []byte) []byte {
 	for i := range infos {
 		b := &infos[i]
 		start := int64(len(out))
 		out = s.crypt.seal(out, s.baseOffset, position+start, batch[b.position:b.position+b.size])
 		b.position, b.size = start, int64(len(out))-start
 	}
-	l.frames = out
 	return out
 }
 

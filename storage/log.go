@@ -25,9 +25,6 @@ type Log struct {
 	// enc is the encryption at rest of new data and the keys of
 	// encrypted segments; nil without encryption.
 	enc *Encryption
-	// frames holds the frames of the append in progress; guarded by
-	// appendMu.
-	frames []byte
 
 	// syncMu serialises fsyncs (group commit: a caller that waited for the
 	// lock usually finds its offset already durable) and every operation

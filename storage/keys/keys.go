@@ -57,7 +57,8 @@ func ValidID(id string) bool {
 }
 
 // Static is a fixed set of keys, for tests and for programs that obtain
-// their keys some other way. The zero value holds no key.
+// their keys some other way. The zero value holds no key. Its fields must
+// not change while it is in use by more than one goroutine.
 type Static struct {
 	// CurrentID names the key Current returns.
 	CurrentID string
