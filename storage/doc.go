@@ -343,9 +343,12 @@
 // ReencryptSegments rewrites each sealed, fsynced segment not under the
 // target key (the current key, or the clear) into a segment of the same
 // base offset under it, batch by batch with a fresh salt, and swaps it in
-// with the compaction swap above (a group of one; steps 2 to 6), after
-// rolling and fsyncing the active segment if its data is under another
-// key. Compaction writes its cleaned segments under the target key too.
+// like a cleaned group of one segment (steps 1 to 6 above, except that a
+// truncation elsewhere in the log does not matter: no offset map is
+// involved), after rolling and fsyncing the active segment if its data is
+// under another key. It holds Log.cleaner.mu, so it never runs beside
+// Compact. Compaction writes its cleaned segments under the target key
+// too.
 //
 // # API notes
 //
