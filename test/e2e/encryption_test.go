@@ -101,6 +101,22 @@ func TestEncryptionAtRest(t *testing.T) {
 	}
 }
 
+// TestKillDuringAcksAllProduceEncrypted is TestKillDuringAcksAllProduce
+// with encryption at rest on: recovery after SIGKILL authenticates every
+// frame of the segments it scans, truncates only torn frames, and keeps
+// every acknowledged record. SKEIN_KILL_ITERATIONS overrides the
+// iteration count (default 6, 3 with -short).
+func TestKillDuringAcksAllProduceEncrypted(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "keys.json")
+	writeKeys(t, keyFile, "kill-key", map[string][]byte{"kill-key": randomKey(t)})
+	defIterations := int64(6)
+	if testing.Short() {
+		defIterations = 3
+	}
+	runKillTest(t, int(envInt(t, "SKEIN_KILL_ITERATIONS", defIterations)),
+		"--set", "skein.encryption.enable=true", "--set", "skein.encryption.key.file="+keyFile)
+}
+
 // TestEncryptionRefusesOpenKeyFile: a key file that others may read is
 // refused, by --check-config as at start, with an error naming the
 // problem.
