@@ -20,6 +20,8 @@ import (
 	"github.com/skein-streaming/skein/broker/group"
 	"github.com/skein-streaming/skein/internal/config"
 	"github.com/skein-streaming/skein/protocol"
+	"github.com/skein-streaming/skein/storage"
+	"github.com/skein-streaming/skein/storage/keys"
 )
 
 // Advertised is one advertised listener: the address clients are told to
@@ -73,6 +75,11 @@ type Broker struct {
 
 	// schemas is what schema validation knows of the registry's topic.
 	schemas schemaIndex
+
+	// keyFile and encryption are the keys of encryption at rest, nil
+	// without skein.encryption.key.file (encryption.go).
+	keyFile    *keys.File
+	encryption *storage.Encryption
 
 	// authorizer decides requests against the ACLs; nil when
 	// authorizer.class.name is empty. See authorize.go.
@@ -153,6 +160,9 @@ func New(cfg Config) (*Broker, error) {
 		b.authorizer.Store(a)
 	}
 	if err := b.configureSecurity(); err != nil {
+		return nil, err
+	}
+	if err := b.configureEncryption(); err != nil {
 		return nil, err
 	}
 	b.buildAPITable()
@@ -540,6 +550,7 @@ func (b *Broker) startBackground() {
 	b.goEvery(time.Minute, func() { b.sessions.expire(b.now()) })
 	b.goEvery(time.Minute, b.expireProducers)
 	b.startCleaner()
+	b.startKeyRotation()
 }
 
 // expireProducers forgets idempotent producers idle for longer than

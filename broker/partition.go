@@ -46,7 +46,7 @@ type partition struct {
 func (b *Broker) openPartition(t *topic, i int32, ts *topicSettings) (*partition, error) {
 	dir := filepath.Join(b.cfg.DataDir, partitionDirName(t.name, i))
 	logger := b.cfg.Logger.With("component", "storage", "topic", t.name, "partition", i)
-	l, err := storage.Open(dir, ts.storage, logger, b.now)
+	l, err := storage.OpenWithOptions(dir, ts.storage, storage.Options{Logger: logger, Now: b.now, Encryption: b.encryption})
 	if err != nil {
 		return nil, err
 	}

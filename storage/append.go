@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -34,16 +35,7 @@ func (l *Log) append(batch []byte, assign bool) (int64, int64, error) {
 	base, last, startFlush, err := l.appendLocked(batch, assign)
 	l.appendMu.Unlock()
 	if startFlush {
-		// Kafka flushes a sealed segment right after the roll so that the
-		// recovery point advances; do it off the append path. Close waits
-		// for it: bg.Add ran under appendMu, before Close's barrier.
-		go func() {
-			defer l.bg.Done()
-			defer l.bgRunning.Store(false)
-			// An error has already failed the log (or it is closing);
-			// every later call reports it.
-			_ = l.Sync()
-		}()
+		l.flushInBackground()
 	}
 	if err != nil {
 		return -1, -1, err
@@ -54,6 +46,20 @@ func (l *Log) append(batch []byte, assign bool) (int64, int64, error) {
 		}
 	}
 	return base, last, nil
+}
+
+// flushInBackground fsyncs a freshly sealed segment. Kafka flushes a
+// sealed segment right after the roll so that the recovery point
+// advances; it is done off the append path. Close waits for it: the
+// caller ran bg.Add under appendMu, before Close's barrier.
+func (l *Log) flushInBackground() {
+	go func() {
+		defer l.bg.Done()
+		defer l.bgRunning.Store(false)
+		// An error has already failed the log (or it is closing); every
+		// later call reports it.
+		_ = l.Sync()
+	}()
 }
 
 // appendLocked runs with appendMu held. startFlush reports that a segment
@@ -75,8 +81,18 @@ func (l *Log) appendLocked(batch []byte, assign bool) (base, last int64, startFl
 		return 0, 0, false, err
 	}
 	first, final := infos[0], infos[len(infos)-1]
+	// A segment's data is all under one key (or all in the clear): new
+	// data under another key starts a new segment.
+	keyID, key, err := l.enc.target()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	size := int64(len(batch))
+	if keyID != "" {
+		size += int64(len(infos)) * frameOverhead(len(keyID))
+	}
 	active := l.mu.segments[len(l.mu.segments)-1]
-	if l.shouldRoll(active, cfg, int64(len(batch)), final.lastOffset, len(infos)) {
+	if l.shouldRoll(active, cfg, size, final.lastOffset, len(infos)) || (active.size > 0 && active.keyID() != keyID) {
 		if active, err = l.roll(active, first.baseOffset); err != nil {
 			return 0, 0, false, err
 		}
@@ -85,11 +101,35 @@ func (l *Log) appendLocked(batch []byte, assign bool) (base, last int64, startFl
 			startFlush = true
 		}
 	}
+	if active.keyID() != keyID {
+		// The active segment is empty: give it a data key of its own.
+		var c *segmentCipher
+		if keyID != "" {
+			if c, err = freshSegmentCipher(keyID, key); err != nil {
+				return 0, 0, startFlush, fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
+			}
+		}
+		l.mu.Lock()
+		active.crypt = c
+		l.mu.Unlock()
+	}
 	if err := l.recordEpochs(infos); err != nil {
 		return 0, 0, startFlush, err
 	}
 	position := active.size
-	if _, err := active.file.WriteAt(batch, position); err != nil {
+	data := batch
+	if active.crypt != nil {
+		buf := framePool.Get().(*[]byte)
+		data = sealFrames(active, batch, infos, position, (*buf)[:0])
+		defer func() {
+			if cap(data) <= scratchKeepBytes {
+				*buf = data[:0]
+				framePool.Put(buf)
+			}
+		}()
+	}
+	_, err = active.file.WriteAt(data, position)
+	if err != nil {
 		return 0, 0, startFlush, l.fail(fmt.Errorf("segment %d: write at %d: %w", active.baseOffset, position, err))
 	}
 	l.mu.Lock()
@@ -99,10 +139,28 @@ func (l *Log) appendLocked(batch []byte, assign bool) (base, last int64, startFl
 			l.mu.epochs.assign(b.leaderEpoch, b.baseOffset)
 		}
 	}
-	l.mu.sizeBytes += int64(len(batch))
+	l.mu.sizeBytes += int64(len(data))
 	l.logEndOffset.Store(final.lastOffset + 1)
 	l.mu.Unlock()
 	return first.baseOffset, final.lastOffset, startFlush, nil
+}
+
+// framePool holds the buffers appends seal their frames in, shared by
+// every log so that memory follows the appends in flight rather than the
+// number of logs.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// sealFrames appends to out a frame for each batch of an append to the
+// encrypted active segment s, the frames to be written from position,
+// and changes infos' positions and sizes to the frames'.
+func sealFrames(s *segment, batch []byte, infos []batchInfo, position int64, out []byte) []byte {
+	for i := range infos {
+		b := &infos[i]
+		start := int64(len(out))
+		out = s.crypt.seal(out, s.baseOffset, position+start, batch[b.position:b.position+b.size])
+		b.position, b.size = start, int64(len(out))-start
+	}
+	return out
 }
 
 // shouldRoll applies segment.bytes, segment.ms (with jitter),

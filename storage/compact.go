@@ -122,9 +122,10 @@ type Cleaner struct {
 	scratch  records.Scratch
 	reader   *bufio.Reader
 	writer   *bufio.Writer
-	// batch holds the batch being read, body the re-encoded records and
-	// out the rebuilt batch.
-	batch, body, out []byte
+	// batch holds the batch (or frame) being read, body the re-encoded
+	// records, out the rebuilt batch and frame the frame being written
+	// to an encrypted segment.
+	batch, body, out, frame []byte
 	// pending holds one batch's keys until the whole batch has parsed.
 	pending     []pendingKey
 	keptOffsets []int64
@@ -171,6 +172,7 @@ func NewCleaner(cfg CleanerConfig) *Cleaner {
 type cleanSource struct {
 	seg        *segment
 	file       *os.File
+	crypt      *segmentCipher
 	base, next int64
 	size       int64
 	largestTs  int64
@@ -187,6 +189,11 @@ type cleanSource struct {
 type cleanPlan struct {
 	Cleanability
 	nowMs int64
+	// truncations is cleaner.truncations when the pass began: a group is
+	// not swapped in after a truncation, since the offset map may hold
+	// offsets the truncation removed, which must not be the reason an
+	// older record goes.
+	truncations int64
 	// sources are the cleanable segments, oldest first; all lie below
 	// FirstUncleanableOffset.
 	sources []cleanSource
@@ -233,7 +240,7 @@ func (l *Log) planCompaction(upperBound int64) (cleanPlan, error) {
 			break
 		}
 		src := cleanSource{
-			seg: s, file: s.file, base: s.baseOffset, next: s.nextOffset, size: s.size,
+			seg: s, file: s.file, crypt: s.crypt, base: s.baseOffset, next: s.nextOffset, size: s.size,
 			largestTs: s.largestTimestamp(), modTs: s.modTimestamp,
 			indexEntries: len(s.offsetIndex), timeEntries: len(s.timeIndex),
 		}
@@ -301,6 +308,7 @@ func (l *Log) Compact(upperBound int64, c *Cleaner) (CompactStats, error) {
 	if err != nil || !p.Cleanable {
 		return st, err
 	}
+	p.truncations = truncations
 	cfg := l.cfg.Load()
 	start := time.Now()
 	defer c.resetMap()
@@ -352,6 +360,9 @@ func (c *Cleaner) resetMap() {
 	}
 	if cap(c.batch) > scratchKeepBytes {
 		c.batch = nil
+	}
+	if cap(c.frame) > scratchKeepBytes {
+		c.frame = nil
 	}
 }
 
@@ -462,17 +473,19 @@ const (
 )
 
 // batchReader walks the batches of one source segment, verifying each
-// one's header and CRC.
+// one's header and CRC (in an encrypted segment, each frame's header and
+// authentication).
 type batchReader struct {
 	c        *Cleaner
 	seg      int64
+	crypt    *segmentCipher
 	pos, end int64
 }
 
 // batches starts a walk of s at pos.
 func (c *Cleaner) batches(f *os.File, s *cleanSource, pos int64) *batchReader {
 	c.reader.Reset(io.NewSectionReader(f, pos, s.size-pos))
-	return &batchReader{c: c, seg: s.base, pos: pos, end: s.size}
+	return &batchReader{c: c, seg: s.base, crypt: s.crypt, pos: pos, end: s.size}
 }
 
 // next returns the next batch, valid until the following call, or nil
@@ -480,6 +493,9 @@ func (c *Cleaner) batches(f *os.File, s *cleanSource, pos int64) *batchReader {
 func (br *batchReader) next() ([]byte, error) {
 	if br.pos >= br.end {
 		return nil, nil
+	}
+	if br.crypt != nil {
+		return br.nextFrame()
 	}
 	c := br.c
 	c.batch = grow(c.batch, batchHeaderBytes)
@@ -505,6 +521,41 @@ func (br *batchReader) next() ([]byte, error) {
 	}
 	br.pos += size
 	return c.batch, nil
+}
+
+// nextFrame is next for an encrypted segment: it reads, checks and
+// decrypts one frame and returns its batch.
+func (br *batchReader) nextFrame() ([]byte, error) {
+	c := br.c
+	c.batch = grow(c.batch, batchPeekBytes)
+	if _, err := io.ReadFull(c.reader, c.batch); err != nil {
+		return nil, fmt.Errorf("%w: segment %d: read at %d: %v", ErrCompactionAborted, br.seg, br.pos, err)
+	}
+	if err := checkFrameHeader(c.batch, br.end-br.pos); err != nil {
+		return nil, corruptionf("segment %d: frame at %d: %v", br.seg, br.pos, err)
+	}
+	size := batchSize(c.batch)
+	if int64(cap(c.batch)) < size {
+		nb := make([]byte, size)
+		copy(nb, c.batch)
+		c.batch = nb
+	}
+	f := c.batch[:size]
+	if _, err := io.ReadFull(c.reader, f[batchPeekBytes:]); err != nil {
+		return nil, fmt.Errorf("%w: segment %d: read at %d: %v", ErrCompactionAborted, br.seg, br.pos, err)
+	}
+	if err := checkFrame(f, br.seg, br.pos); err != nil {
+		return nil, corruptionf("segment %d: frame at %d: %v", br.seg, br.pos, err)
+	}
+	if !br.crypt.owns(f) {
+		return nil, corruptionf("segment %d: frame at %d is not under the segment's data key (key %q)", br.seg, br.pos, br.crypt.keyID)
+	}
+	b, err := br.crypt.open(f)
+	if err != nil {
+		return nil, corruptionf("segment %d: frame at %d: %v", br.seg, br.pos, err)
+	}
+	br.pos += size
+	return b, nil
 }
 
 // groupBySize splits the segments to rewrite into runs that each become

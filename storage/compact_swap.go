@@ -34,12 +34,17 @@ func (l *Log) crashAt(step string) bool {
 // whose files (.log, .index, .timeindex, each with the .cleaned suffix)
 // are durable. Before the commit point (out's .log renamed to .swap) a
 // failure removes the cleaned files and leaves the log as it was; after
-// it, a failure fails the log, and Open completes the swap.
-func (l *Log) swapGroup(g []cleanSource, out *segment) error {
+// it, a failure fails the log, and Open completes the swap. With
+// truncations >= 0, the swap is refused if cleaner.truncations differs:
+// the log was truncated since out was computed.
+func (l *Log) swapGroup(g []cleanSource, out *segment, truncations int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if err := l.usable(); err != nil {
 		return l.discardCleaned(out, fmt.Errorf("%w: %w", ErrCompactionAborted, err))
+	}
+	if truncations >= 0 && l.cleaner.truncations.Load() != truncations {
+		return l.discardCleaned(out, fmt.Errorf("%w: the log was truncated during the pass", ErrCompactionAborted))
 	}
 	if !l.sourcesUnchanged(g) {
 		return l.discardCleaned(out, fmt.Errorf("%w: segments %d to %d changed while being cleaned",

@@ -20,6 +20,12 @@ const batchRecordCountAt = 57
 // removed is left alone.
 func (l *Log) cleanGroup(c *Cleaner, g []cleanSource, p *cleanPlan, end int64, cfg *Config, st *CompactStats) (err error) {
 	out := newSegmentState(l.dir, g[0].base, p.nowMs)
+	// The cleaned segment is written under the key new data gets, so
+	// cleaning also completes a key rotation (or a change to or from
+	// encryption) for what it rewrites.
+	if out.crypt, err = l.enc.newTargetCipher(); err != nil {
+		return fmt.Errorf("storage: compact: %w", err)
+	}
 	path := out.logPath() + cleanedSuffix
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -36,6 +42,9 @@ func (l *Log) cleanGroup(c *Cleaner, g []cleanSource, p *cleanPlan, end int64, c
 	}()
 	var gs CompactStats
 	changed := len(g) > 1
+	for i := range g {
+		changed = changed || g[i].crypt.keyIDOrClear() != out.keyID()
+	}
 	c.writer.Reset(f)
 	horizonMs := p.nowMs - cfg.DeleteRetention.Milliseconds()
 	for i := range g {
@@ -64,7 +73,7 @@ func (l *Log) cleanGroup(c *Cleaner, g []cleanSource, p *cleanPlan, end int64, c
 		return errSimulatedCrash
 	}
 	swapping = true
-	if err := l.swapGroup(g, out); err != nil {
+	if err := l.swapGroup(g, out, p.truncations); err != nil {
 		return err
 	}
 	st.add(&gs)
@@ -251,14 +260,20 @@ func (c *Cleaner) rebuildBatch(b []byte, attrs uint16) ([]byte, error) {
 	return out, nil
 }
 
-// writeCleanedBatch appends one batch to the cleaned segment and indexes
-// it like an append would.
+// writeCleanedBatch appends one batch to the cleaned segment (sealed
+// into a frame if the segment is encrypted) and indexes it like an
+// append would.
 func writeCleanedBatch(c *Cleaner, out *segment, b []byte, interval int) error {
-	size := int64(len(b))
+	data := b
+	if out.crypt != nil {
+		c.frame = out.crypt.seal(c.frame[:0], out.baseOffset, out.size, b)
+		data = c.frame
+	}
+	size := int64(len(data))
 	if out.size+size > math.MaxUint32 {
 		return fmt.Errorf("storage: compact: segment %d would exceed %d bytes", out.baseOffset, int64(math.MaxUint32))
 	}
-	if _, err := c.writer.Write(b); err != nil {
+	if _, err := c.writer.Write(data); err != nil {
 		return fmt.Errorf("storage: compact: write segment %d: %w", out.baseOffset, err)
 	}
 	base := batchBaseOffset(b)

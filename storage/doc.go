@@ -15,7 +15,10 @@
 //
 // FormatVersion names the layout below. It must never change meaning: a
 // change to any byte layout needs a new version and a reader for the old
-// one. Checkpoint files carry it on their first line.
+// one. Checkpoint files carry it on their first line. Encrypted segments
+// (see "Encryption at rest") are told apart by the magic of their first
+// header; they add a layout without changing any of the others, and a
+// log without them is byte for byte what it was before they existed.
 //
 // # Record batch (magic 2), as stored in .log files
 //
@@ -241,7 +244,9 @@
 //  1. The swap is refused, and the .cleaned files removed, if any source
 //     segment left the list, changed size, became writable or had its
 //     file reopened (a truncation reopens the file it cuts) since the pass
-//     read it; Compact returns ErrCompactionAborted.
+//     read it, or if the log was truncated anywhere since the pass began
+//     (its offset map may hold offsets the truncation removed); Compact
+//     returns ErrCompactionAborted.
 //  2. The manifest "cleaner-swap" ("0\n<n>\n" then the n source base
 //     offsets, the first being the new segment's) is written durably. It
 //     names the sources exactly; a cleaned segment's offset range does
@@ -277,13 +282,83 @@
 // Close takes it, after marking the log closed, which makes a running
 // pass stop at its next batch.
 //
+// # Encryption at rest
+//
+// A Log opened with Options.Encryption may hold encrypted segments (see
+// docs/encryption.md for keys, rotation and the threat model). A
+// segment's .log file holds either plain batches, as above, or frames,
+// never both; byte 16 of its first header tells which (magic 2 or 0xE1),
+// and an empty file is neither. A frame stores one batch sealed with
+// AES-256-GCM:
+//
+//	offset  size  field
+//	0       8     baseOffset *
+//	8       4     frameLength *           (bytes after this field; frame size = 12 + frameLength)
+//	12      4     partitionLeaderEpoch *
+//	16      1     magic *                 (0xE1)
+//	17      4     headerCRC               (CRC32C of the header without this field)
+//	21      1     keyIDLength n           (1..64)
+//	22      1     reserved                (0)
+//	23      4     lastOffsetDelta *
+//	27      8     keyCheck                (HMAC-SHA256(master key, "skein-storage key check v1")[:8])
+//	35      8     maxTimestamp *
+//	43      8     segmentBaseOffset       (the segment the frame was written in)
+//	51      4     position                (where in that segment's file)
+//	55      16    salt                    (the segment's)
+//	71      12    nonce                   (random)
+//	83      n     keyID
+//	83+n    ...   AES-256-GCM(batch), then the 16-byte tag
+//
+// The fields marked * sit where the v2 batch header has them, so the
+// header walks above (index lookups, OffsetForTimestamp, loading a clean
+// segment, truncation) read both formats alike, and index positions and
+// sizes count frame bytes. The whole header is the additional
+// authenticated data. Each segment has one data key, derived with
+// HKDF-SHA256 from the master key named by keyID and the segment's salt
+// ("skein-storage segment key v1"); every frame of a segment has the same
+// keyID, keyCheck and salt. The segment's data key is chosen at its first
+// append: the provider's current key with a fresh salt (or none, when new
+// data is written in the clear); an append under another key than the
+// active segment's rolls it first.
+//
+// Reads check each frame's header (CRC, segment, position, key), then
+// authenticate and decrypt it in the caller's buffer and move the batch
+// down behind the previous one: Data holds plain batches as always.
+// maxBytes bounds the batches returned; the frames read are at most
+// maxBytes, except a first frame whose batch fits maxBytes (or, with
+// minOneBatch, any first frame).
+//
+// Recovery: a segment loaded from its index files gets its data key from
+// its first frame's header. A scan verifies every frame as it verifies a
+// batch's CRC: header, CRC of the header, segment and position, the
+// segment's key, offset order, authentication, and that the batch inside
+// matches the clear fields. The first frame failing any of these ends the
+// valid prefix, as an invalid batch does (logged as a torn write for the
+// last frame of the file, as corruption otherwise). A key the provider
+// does not hold, or holds with another keyCheck, is not invalid data:
+// Open fails with ErrKeyUnavailable and changes nothing. The header CRC
+// is checked before the key is looked up, so a damaged header is never
+// taken for a missing key.
+//
+// ReencryptSegments rewrites each sealed, fsynced segment not under the
+// target key (the current key, or the clear) into a segment of the same
+// base offset under it, batch by batch with a fresh salt, and swaps it in
+// like a cleaned group of one segment (steps 1 to 6 above, except that a
+// truncation elsewhere in the log does not matter: no offset map is
+// involved), after rolling and fsyncing the active segment if its data is
+// under another key. It holds Log.cleaner.mu, so it never runs beside
+// Compact. Compaction writes its cleaned segments under the target key
+// too.
+//
 // # API notes
 //
 // The Log is a concrete type. Beyond the design brief it adds ReadBatchAt
 // (one batch, for ListOffsets refinement), Config, Dir, the UndefinedEpoch
 // constants, ErrLogFailed, ErrInvalidBatch, ErrNonMonotonicOffset, and
 // SetConfig returns an error so that an invalid configuration is refused
-// rather than half applied.
+// rather than half applied. Encryption at rest adds OpenWithOptions,
+// Options, Encryption, ReencryptSegments, SegmentKeys and
+// ErrKeyUnavailable.
 package storage
 
 // FormatVersion is the version of the on-disk layout described above.

@@ -115,12 +115,17 @@ func openLog(t testing.TB, dir string, cfg Config, clock *testClock) *Log {
 	if clock != nil {
 		now = clock.Now
 	}
-	l, err := Open(dir, cfg, testLogger(t), now)
+	l, err := OpenWithOptions(dir, cfg, Options{Logger: testLogger(t), Now: now, Encryption: testEnc})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
 	return l
 }
+
+// testEnc is the encryption openLog opens logs with: nil, except while
+// TestEncryptedSuite runs the format-agnostic tests again with
+// encryption on.
+var testEnc *Encryption
 
 // appended remembers what the tests appended, to check reads against.
 type appended struct {

@@ -22,6 +22,9 @@ type Log struct {
 	logger *slog.Logger
 	now    func() time.Time
 	cfg    atomic.Pointer[Config]
+	// enc is the encryption at rest of new data and the keys of
+	// encrypted segments; nil without encryption.
+	enc *Encryption
 
 	// syncMu serialises fsyncs (group commit: a caller that waited for the
 	// lock usually finds its offset already durable) and every operation
@@ -128,9 +131,28 @@ type ReadResult struct {
 // nil (time.Now). The returned Log starts no goroutine until a segment is
 // rolled.
 func Open(dir string, cfg Config, logger *slog.Logger, now func() time.Time) (*Log, error) {
+	return OpenWithOptions(dir, cfg, Options{Logger: logger, Now: now})
+}
+
+// Options are the settings of a Log that are fixed while it is open.
+type Options struct {
+	// Logger receives the log's messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Encryption, if set, encrypts new data at rest and holds the keys
+	// of encrypted segments (see doc.go, "Encryption at rest"). Without
+	// it a log holding encrypted segments fails to open with
+	// ErrKeyUnavailable.
+	Encryption *Encryption
+}
+
+// OpenWithOptions is Open with every option.
+func OpenWithOptions(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	logger, now := opts.Logger, opts.Now
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,7 +162,7 @@ func Open(dir string, cfg Config, logger *slog.Logger, now func() time.Time) (*L
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, logger: logger.With("component", "storage", "dir", dir), now: now}
+	l := &Log{dir: dir, logger: logger.With("component", "storage", "dir", dir), now: now, enc: opts.Encryption}
 	l.cfg.Store(&cfg)
 	if err := l.load(); err != nil {
 		l.closeFiles()
@@ -330,9 +352,17 @@ func (l *Log) recoverSegments(bases []int64, clean bool, rp int64) ([]*segment, 
 		s.file = f
 		l.mu.segments = append(l.mu.segments, s)
 		if i < firstScan {
-			err := s.loadIndexes(info.Size(), cfg.IndexIntervalBytes)
-			if err == nil {
-				continue
+			needScan, err := s.loadCipher(info.Size(), l.enc)
+			if err != nil {
+				return nil, err
+			}
+			if !needScan {
+				err = s.loadIndexes(info.Size(), cfg.IndexIntervalBytes)
+				if err == nil {
+					continue
+				}
+			} else {
+				err = errors.New("first frame header fails its checks")
 			}
 			l.logger.Warn("index files unusable, rebuilding segment", "segment", base, "err", err)
 		}
@@ -352,7 +382,7 @@ func (l *Log) recoverSegments(bases []int64, clean bool, rp int64) ([]*segment, 
 // whether the whole file was valid.
 func (l *Log) scan(s *segment, fileSize int64, interval int) (bool, error) {
 	l.stats.scannedSegments++
-	res, err := s.scanSegment(fileSize, interval, func(base int64, epoch int32) {
+	res, err := s.scanSegment(fileSize, interval, l.enc, func(base int64, epoch int32) {
 		l.mu.epochs.assign(epoch, base)
 	})
 	l.stats.scannedBatches += res.batches

@@ -82,6 +82,9 @@ func (s *segment) readFrom(pos int64, maxBytes int, maxOffset int64, minOneBatch
 	if batchBaseOffset(buf) >= maxOffset {
 		return res, nil
 	}
+	if s.crypt != nil {
+		return s.readFrames(pos, maxBytes, maxOffset, minOneBatch, buf, res)
+	}
 	n := min(int64(max(maxBytes, 0)), s.size-pos)
 	if first := batchSize(buf); first > n {
 		if !minOneBatch {
@@ -122,4 +125,66 @@ func grow(buf []byte, n int) []byte {
 		return make([]byte, n)
 	}
 	return buf[:n]
+}
+
+// readFrames is readFrom for an encrypted segment. It reads the frames
+// that lie within maxBytes of pos (or, with minOneBatch, the first one
+// whose batch is larger than maxBytes), so the batches, being smaller
+// than their frames, stay within maxBytes too; and a first batch that
+// fits maxBytes is always returned, as from a plain segment. Each frame
+// is authenticated and decrypted in place and its batch moved down to
+// follow the previous one, so the batches end up back to back at the
+// start of buf.
+func (s *segment) readFrames(pos int64, maxBytes int, maxOffset int64, minOneBatch bool, buf []byte, res ReadResult) (ReadResult, error) {
+	c := s.crypt
+	limit := int64(max(maxBytes, 0))
+	n := min(limit, s.size-pos)
+	first := batchSize(buf)
+	if first-c.overhead() > limit {
+		if !minOneBatch {
+			return res, nil
+		}
+		n = first
+	}
+	n = max(n, first)
+	buf = grow(buf, int(n))
+	if _, err := s.file.ReadAt(buf[:n], pos); err != nil {
+		return res, fmt.Errorf("segment %d: read %d bytes at %d: %w", s.baseOffset, n, pos, err)
+	}
+	in, out := int64(0), int64(0)
+	for in+batchPeekBytes <= n {
+		f := buf[in:n]
+		size := batchSize(f)
+		if size > int64(len(f)) && in > 0 {
+			break // a frame cut off by maxBytes
+		}
+		if !validFrameHeader(f, int64(len(f))) {
+			return res, corruptionf("segment %d: frame at %d: %v", s.baseOffset, pos+in, checkFrameHeader(f, int64(len(f))))
+		}
+		base := batchBaseOffset(f)
+		if base >= maxOffset {
+			break
+		}
+		next := base + int64(batchLastOffsetDelta(f)) + 1
+		f = f[:size]
+		if err := checkFrame(f, s.baseOffset, pos+in); err != nil {
+			return res, corruptionf("segment %d: frame at %d: %v", s.baseOffset, pos+in, err)
+		}
+		if !c.owns(f) {
+			return res, corruptionf("segment %d: frame at %d is not under the segment's data key (key %q)", s.baseOffset, pos+in, c.keyID)
+		}
+		b, err := c.open(f)
+		if err != nil {
+			return res, corruptionf("segment %d: frame at %d: %v", s.baseOffset, pos+in, err)
+		}
+		copy(buf[out:], b)
+		out += int64(len(b))
+		in += size
+		if res.FirstOffset < 0 {
+			res.FirstOffset = base
+		}
+		res.NextOffset = next
+	}
+	res.Data = buf[:out]
+	return res, nil
 }

@@ -277,7 +277,7 @@ func (l *Log) truncateSegments(offset int64) error {
 		return l.fail(fmt.Errorf("segment %d: truncate to %d: %w", t.baseOffset, pos, err))
 	}
 	oldSize := t.size
-	res, err := t.scanSegment(pos, l.cfg.Load().IndexIntervalBytes, nil)
+	res, err := t.scanSegment(pos, l.cfg.Load().IndexIntervalBytes, l.enc, nil)
 	if err != nil {
 		return l.fail(fmt.Errorf("segment %d: rescan after truncate: %w", t.baseOffset, err))
 	}

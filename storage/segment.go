@@ -50,6 +50,11 @@ type segment struct {
 	// modTimestamp (ms) is the file's modification time when loaded, used
 	// by time retention when no batch carries a timestamp.
 	modTimestamp int64
+	// crypt is the data key of an encrypted segment, whose file holds
+	// frames (frame.go); nil while the file holds plain batches or is
+	// empty. It is set with the first frame and changes only while the
+	// segment is empty.
+	crypt *segmentCipher
 }
 
 func segmentPrefix(dir string, base int64) string {
@@ -183,8 +188,8 @@ func (s *segment) findBatch(target, limit int64, scratch []byte) (pos int64, fou
 		if _, err := s.file.ReadAt(hdr, pos); err != nil {
 			return 0, false, fmt.Errorf("segment %d: read header at %d: %w", s.baseOffset, pos, err)
 		}
-		if !validBatchHeader(hdr, limit-pos) {
-			return 0, false, corruptionf("segment %d: header at %d: %v", s.baseOffset, pos, checkBatchHeader(hdr, limit-pos))
+		if !s.validHeader(hdr, limit-pos) {
+			return 0, false, corruptionf("segment %d: header at %d: %v", s.baseOffset, pos, s.checkHeader(hdr, limit-pos))
 		}
 		if indexed {
 			// Paired check: the offset index and the batch it points at
@@ -210,13 +215,19 @@ type scanResult struct {
 }
 
 // scanSegment reads the whole file from position 0, verifying every
-// batch's header, CRC and offset order, and rebuilds the in-memory
+// batch's header, CRC and offset order (every frame's header and
+// authentication, in an encrypted segment), and rebuilds the in-memory
 // indexes from the valid prefix. It calls onBatch for each valid batch
-// (recovery rebuilds the leader-epoch cache with it). Only I/O errors are
-// returned; invalid data ends the scan and is described in the result.
-func (s *segment) scanSegment(fileSize int64, interval int, onBatch func(base int64, epoch int32)) (scanResult, error) {
+// (recovery rebuilds the leader-epoch cache with it). Only I/O errors and
+// ErrKeyUnavailable are returned; invalid data ends the scan and is
+// described in the result.
+func (s *segment) scanSegment(fileSize int64, interval int, enc *Encryption, onBatch func(base int64, epoch int32)) (scanResult, error) {
 	s.resetIndexes()
 	r := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, fileSize), 256<<10)
+	if m, err := r.Peek(batchMagicAt + 1); err == nil && m[batchMagicAt] == frameMagic {
+		return s.scanFrames(r, fileSize, interval, enc, onBatch)
+	}
+	s.crypt = nil
 	var hdr [batchHeaderBytes]byte
 	chunk := make([]byte, 64<<10)
 	var res scanResult
@@ -267,6 +278,141 @@ func (s *segment) scanSegment(fileSize int64, interval int, onBatch func(base in
 	return res, nil
 }
 
+// scanFrames is scanSegment for an encrypted segment, whose file holds
+// frames. Every frame must pass its header checks, be under the data key
+// of the segment's first frame, follow the previous one's offsets and
+// pass authentication. The first frame's key is asked of enc; a key that
+// cannot be had is returned as an error (ErrKeyUnavailable), since the
+// data may well be intact. A frame failing authentication ends the
+// valid prefix like a CRC failure: the last frame of the file is
+// reported as a torn write, any other as corruption.
+func (s *segment) scanFrames(r *bufio.Reader, fileSize int64, interval int, enc *Encryption, onBatch func(base int64, epoch int32)) (scanResult, error) {
+	// A rescan (after a truncation) keeps the data key it has, so that
+	// it needs no key from the provider.
+	prev := s.crypt
+	s.crypt = nil
+	var res scanResult
+	frame := make([]byte, batchPeekBytes, 64<<10)
+	pos := int64(0)
+	for pos < fileSize {
+		avail := fileSize - pos
+		if avail < frameKeyIDAt+1 {
+			res.reason = fmt.Sprintf("%d trailing bytes, shorter than a frame header", avail)
+			break
+		}
+		frame = frame[:batchPeekBytes]
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return res, fmt.Errorf("segment %d: scan at %d: %w", s.baseOffset, pos, err)
+		}
+		if err := checkFrameHeader(frame, avail); err != nil {
+			res.reason = err.Error()
+			break
+		}
+		size := batchSize(frame)
+		if int64(cap(frame)) < size {
+			nf := make([]byte, size)
+			copy(nf, frame)
+			frame = nf
+		}
+		f := frame[:size]
+		if _, err := io.ReadFull(r, f[batchPeekBytes:]); err != nil {
+			return res, fmt.Errorf("segment %d: scan at %d: %w", s.baseOffset, pos, err)
+		}
+		if err := checkFrame(f, s.baseOffset, pos); err != nil {
+			res.reason = fmt.Sprintf("frame at %d: %v", pos, err)
+			break
+		}
+		if s.crypt == nil && prev != nil && prev.owns(f) {
+			s.crypt = prev
+		} else if s.crypt == nil {
+			c, err := enc.cipherOf(s.baseOffset, f)
+			if err != nil {
+				return res, err
+			}
+			s.crypt = c
+		} else if !s.crypt.owns(f) {
+			res.reason = fmt.Sprintf("frame at %d is not under the segment's data key (key %q)", pos, s.crypt.keyID)
+			break
+		}
+		base := batchBaseOffset(f)
+		last := base + int64(batchLastOffsetDelta(f))
+		if base < s.nextOffset || !s.fits(last) {
+			res.reason = fmt.Sprintf("frame offsets [%d, %d] do not follow %d in segment %d", base, last, s.nextOffset, s.baseOffset)
+			break
+		}
+		b, err := s.crypt.open(f)
+		if err != nil {
+			what := "corruption"
+			if pos+size == fileSize {
+				what = "torn write"
+			}
+			res.reason = fmt.Sprintf("frame at %d (%s): %v", pos, what, err)
+			break
+		}
+		ts := batchMaxTimestamp(f)
+		if pos == 0 && ts >= 0 {
+			s.rollTimestamp = ts
+		}
+		s.indexBatch(base, last, pos, size, ts, interval)
+		if onBatch != nil {
+			onBatch(base, batchLeaderEpoch(b))
+		}
+		res.batches++
+		pos += size
+	}
+	if pos == 0 {
+		s.crypt = nil
+	}
+	res.validBytes = pos
+	return res, nil
+}
+
+// loadCipher sets up the data key of a segment that Open trusts without
+// a scan, from the header of its first frame; a segment of plain batches
+// gets none. needScan reports a first header that fails its checks: the
+// scan then decides what of the file is valid. The error is an I/O error
+// or ErrKeyUnavailable.
+func (s *segment) loadCipher(fileSize int64, enc *Encryption) (needScan bool, err error) {
+	s.crypt = nil
+	if fileSize <= batchMagicAt {
+		return false, nil
+	}
+	hdr := make([]byte, min(fileSize, frameHeaderMax))
+	if _, err := s.file.ReadAt(hdr, 0); err != nil {
+		return false, fmt.Errorf("segment %d: read first header: %w", s.baseOffset, err)
+	}
+	if hdr[batchMagicAt] != frameMagic {
+		return false, nil
+	}
+	if len(hdr) < batchPeekBytes || checkFrameHeader(hdr, fileSize) != nil || checkFrame(hdr, s.baseOffset, 0) != nil {
+		return true, nil
+	}
+	c, err := enc.cipherOf(s.baseOffset, hdr)
+	if err != nil {
+		return false, err
+	}
+	s.crypt = c
+	return false, nil
+}
+
+// checkHeader is checkBatchHeader or, in an encrypted segment,
+// checkFrameHeader.
+func (s *segment) checkHeader(b []byte, avail int64) error {
+	if s.crypt != nil {
+		return checkFrameHeader(b, avail)
+	}
+	return checkBatchHeader(b, avail)
+}
+
+// validHeader is validBatchHeader or, in an encrypted segment,
+// validFrameHeader.
+func (s *segment) validHeader(b []byte, avail int64) bool {
+	if s.crypt != nil {
+		return validFrameHeader(b, avail)
+	}
+	return validBatchHeader(b, avail)
+}
+
 // loadIndexes trusts the index files of a cleanly written segment: it
 // decodes and checks them, then walks the headers after the last offset
 // index entry to find the segment's end. It returns an error if anything
@@ -305,7 +451,7 @@ func (s *segment) loadIndexes(fileSize int64, interval int) error {
 		if _, err := s.file.ReadAt(hdr[:], pos); err != nil {
 			return fmt.Errorf("read header at %d: %w", pos, err)
 		}
-		if err := checkBatchHeader(hdr[:], fileSize-pos); err != nil {
+		if err := s.checkHeader(hdr[:], fileSize-pos); err != nil {
 			return fmt.Errorf("header at %d: %v", pos, err)
 		}
 		base, size := batchBaseOffset(hdr[:]), batchSize(hdr[:])

@@ -37,7 +37,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 			if _, err := s.file.ReadAt(hdr[:], pos); err != nil {
 				return -1, -1, false, fmt.Errorf("segment %d: read header at %d: %w", s.baseOffset, pos, err)
 			}
-			if err := checkBatchHeader(hdr[:], s.size-pos); err != nil {
+			if err := s.checkHeader(hdr[:], s.size-pos); err != nil {
 				return -1, -1, false, corruptionf("segment %d: header at %d: %v", s.baseOffset, pos, err)
 			}
 			if mt := batchMaxTimestamp(hdr[:]); mt >= ts {

@@ -84,6 +84,9 @@ const (
 	AuditFile                            = "skein.audit.file"
 	AuditFileFsync                       = "skein.audit.file.fsync"
 	AuditQueueMaxEvents                  = "skein.audit.queue.max.events"
+	EncryptionEnable                     = "skein.encryption.enable"
+	EncryptionKeyFile                    = "skein.encryption.key.file"
+	EncryptionRotationCheckIntervalMs    = "skein.encryption.rotation.check.interval.ms"
 )
 
 // DefaultAuditTopic is the audit log topic, named as Confluent Platform
@@ -161,6 +164,13 @@ var brokerDefs = []Def{
 		Doc: "Skein. fsync the audit file after each batch of events written to it; false leaves flushing to the operating system."},
 	{Name: AuditQueueMaxEvents, Type: TypeInt, Default: "10000", Validator: Between(1, 1000000),
 		Doc: "Skein. Most audit events waiting to be written. Events are written asynchronously and never delay requests; when the queue is full further events are dropped, counted in skein_audit_events_dropped_total and logged."},
+	// Encryption at rest (docs/encryption.md).
+	{Name: EncryptionEnable, Type: TypeBoolean, Default: "false",
+		Doc: "Skein. Encrypt partition data at rest with AES-256-GCM under the current key of skein.encryption.key.file. When false with a key file set, data encrypted before stays readable and is rewritten in the clear."},
+	{Name: EncryptionKeyFile, Type: TypeString, NullDefault: true,
+		Doc: "Skein. JSON file of named 32-byte keys (base64) and the id of the current one; it must be readable by its owner only. Read again every skein.encryption.rotation.check.interval.ms."},
+	{Name: EncryptionRotationCheckIntervalMs, Type: TypeLong, Default: "300000", Validator: AtLeast(1),
+		Doc: "Skein. How often, in ms, the key file is read again and segments not under the current key are rewritten under it."},
 
 	// Topic creation.
 	{Name: NumPartitions, Type: TypeInt, Default: "1", Validator: AtLeast(1),

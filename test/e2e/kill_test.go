@@ -54,7 +54,12 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	if testing.Short() {
 		defIterations = 5
 	}
-	iterations := int(envInt(t, "SKEIN_KILL_ITERATIONS", defIterations))
+	runKillTest(t, int(envInt(t, "SKEIN_KILL_ITERATIONS", defIterations)))
+}
+
+// runKillTest runs iterations of TestKillDuringAcksAllProduce, starting
+// skein with args.
+func runKillTest(t *testing.T, iterations int, args ...string) {
 	seed := envInt(t, "SKEIN_KILL_SEED", time.Now().UnixNano())
 	t.Logf("seed %d, %d iterations", seed, iterations)
 	t.Cleanup(func() {
@@ -65,7 +70,7 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5ce1))
 
 	dataDir := t.TempDir()
-	sp := startSkein(t, dataDir, 0)
+	sp := startSkein(t, dataDir, 0, args...)
 	createKillTopic(t, sp.addr)
 
 	acked := make(ackedSet)
@@ -85,7 +90,7 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 			acked.add(t, a)
 		}
 		// Same data directory and, if it is still free, the same port.
-		sp = startSkein(t, dataDir, sp.port)
+		sp = startSkein(t, dataDir, sp.port, args...)
 		ends := verifyKillTopic(t, sp.addr, acked)
 		total := ends[0] + ends[1] + ends[2]
 		t.Logf("iteration %d: %s, linger %v: killed after %d acks (asked %d); %d failed of %d; %d unacknowledged kept; recovery truncated %s bytes; log ends %v; %d acknowledged in all; %v",
