@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -584,7 +585,7 @@ func (n *Node) applyConf(e *pb.Entry) {
 			n.tr.RemovePeer(id)
 		}
 	}
-	n.log.Info("raft: membership changed", "index", e.GetIndex(), "change", raft.DescribeConfChange(cc),
+	n.log.Info("raft: membership changed", "index", e.GetIndex(), "change", describeChange(v2, cctx.addr),
 		"voters", cs.GetVoters(), "learners", cs.GetLearners())
 	n.publishMembers()
 	if w != nil {
@@ -886,4 +887,30 @@ func stateName(s raft.StateType) string {
 	default:
 		return "follower"
 	}
+}
+
+func describeChange(cc *pb.ConfChangeV2, addr string) string {
+	var parts []string
+	for _, ch := range cc.GetChanges() {
+		var what string
+		switch ch.GetType() {
+		case pb.ConfChangeAddNode:
+			what = "add voter"
+		case pb.ConfChangeAddLearnerNode:
+			what = "add learner"
+		case pb.ConfChangeRemoveNode:
+			what = "remove"
+		default:
+			what = ch.GetType().String()
+		}
+		s := fmt.Sprintf("%s %d", what, ch.GetNodeId())
+		if addr != "" && ch.GetType() != pb.ConfChangeRemoveNode {
+			s += " at " + addr
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "leave joint configuration"
+	}
+	return strings.Join(parts, ", ")
 }
