@@ -129,7 +129,9 @@ func (c *cluster) start(id uint64, peers []Peer, join bool) *Node {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}
 	c.nodes[id] = n
-	c.sms[id] = cfg.StateMachine.(*testSM)
+	if sm, ok := cfg.StateMachine.(*testSM); ok {
+		c.sms[id] = sm
+	}
 	return n
 }
 

@@ -496,3 +496,63 @@ func TestStatusAndMembersOfStoppedNode(t *testing.T) {
 		t.Fatalf("barrier on a stopped node: %v", err)
 	}
 }
+
+// A proposal forwarded by a follower in one term and appended by a leader
+// of a later term is skipped on every node, and its Propose call fails.
+func TestStaleForwardedProposalSkipped(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.waitLeader()
+	var f, g *Node
+	for _, n := range c.running() {
+		if n == leader {
+			continue
+		}
+		if f == nil {
+			f = n
+		} else {
+			g = n
+		}
+	}
+	term := leader.Status().Term
+	c.net.Hold(f.ID(), leader.ID())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Propose(ctxT(t), []byte("stale"))
+		done <- err
+	}()
+	c.tickUntil(10, "follower did not forward the proposal", func() bool {
+		c.net.mu.Lock()
+		defer c.net.mu.Unlock()
+		return slices.ContainsFunc(c.net.mu.held, func(m *pb.Message) bool { return m.GetType() == pb.MsgProp })
+	})
+	if err := leader.TransferLeadership(ctxT(t), g.ID()); err != nil {
+		t.Fatal(err)
+	}
+	c.net.Release(f.ID(), leader.ID())
+	nl := c.waitLeader()
+	if nl != g || nl.Status().Term <= term {
+		t.Fatalf("leader %d term %d", nl.ID(), nl.Status().Term)
+	}
+	c.tickUntil(20, "stale proposal did not finish", func() bool { return len(done) == 1 })
+	if err := <-done; !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("stale forwarded proposal: %v", err)
+	}
+	mustPropose(t, g, "fresh")
+	c.waitApplied(g.Applied(), c.running()...)
+	for _, n := range c.running() {
+		equalValues(t, []string{"fresh"}, c.sms[n.ID()].values(), fmt.Sprintf("node %d", n.ID()))
+	}
+	// The entry did reach the new leader's log: it was skipped, not lost.
+	first, _ := g.ms.FirstIndex()
+	last, _ := g.ms.LastIndex()
+	ents, err := g.ms.Entries(first, last+1, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(ents, func(e *pb.Entry) bool {
+		h, p, err := decodeEntry(e.GetData())
+		return err == nil && string(p) == "stale" && h.term != e.GetTerm()
+	}) {
+		t.Fatal("the stale proposal is not in the new leader's log")
+	}
+}

@@ -139,7 +139,6 @@ func TestTCPTransportRejectsBadInput(t *testing.T) {
 	}
 }
 
-
 // A peer that is down makes Send report Unreachable; once it listens, the
 // sender reconnects (after its backoff) and messages flow, snapshots
 // included.
