@@ -362,7 +362,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 	for _, e := range rd.CommittedEntries {
-		n.apply(e)
+		if err := n.apply(e); err != nil {
+			return err
+		}
 	}
 	n.applied.Store(l.applied)
 	for _, rs := range rd.ReadStates {
@@ -459,16 +461,24 @@ func (n *Node) locate(ents []*pb.Entry) {
 	l.mustLocate = l.mustLocate[:0]
 }
 
-func (n *Node) apply(e *pb.Entry) {
+func (n *Node) apply(e *pb.Entry) error {
 	l := &n.loop
+	added := false
 	switch e.GetType() {
 	case pb.EntryNormal:
 		n.applyNormal(e)
 	case pb.EntryConfChange, pb.EntryConfChangeV2:
-		n.applyConf(e)
+		added = n.applyConf(e)
 	}
 	l.applied = e.GetIndex()
 	n.advanceTerm(e.GetTerm())
+	if first, _ := n.ms.FirstIndex(); added && first > 1 {
+		// The log is compacted, so a new member will be sent a snapshot,
+		// and raft refuses one whose configuration does not include it:
+		// take one that does.
+		return n.snapshot()
+	}
+	return nil
 }
 
 // advanceTerm notes that an entry of term t was applied: every proposal
@@ -515,21 +525,23 @@ func (n *Node) applyNormal(e *pb.Entry) {
 	}
 }
 
-func (n *Node) applyConf(e *pb.Entry) {
+// applyConf applies a membership change; added reports that it added a
+// member.
+func (n *Node) applyConf(e *pb.Entry) (added bool) {
 	l := &n.loop
 	var cc pb.ConfChangeI
 	if e.GetType() == pb.EntryConfChange {
 		c := &pb.ConfChange{}
 		if err := proto.Unmarshal(e.GetData(), c); err != nil {
 			n.log.Error("raft: skipping an undecodable membership change", "index", e.GetIndex(), "err", err)
-			return
+			return false
 		}
 		cc = c
 	} else {
 		c := &pb.ConfChangeV2{}
 		if err := proto.Unmarshal(e.GetData(), c); err != nil {
 			n.log.Error("raft: skipping an undecodable membership change", "index", e.GetIndex(), "err", err)
-			return
+			return false
 		}
 		cc = c
 	}
@@ -556,13 +568,14 @@ func (n *Node) applyConf(e *pb.Entry) {
 		if w != nil {
 			n.finish(w, 0, err)
 		}
-		return
+		return false
 	}
 	l.confState = cs
 	for _, ch := range v2.GetChanges() {
 		id := ch.GetNodeId()
 		switch ch.GetType() {
 		case pb.ConfChangeAddNode, pb.ConfChangeAddLearnerNode:
+			added = true
 			if cctx.addr != "" {
 				l.addrs[id] = cctx.addr
 			}
@@ -591,6 +604,7 @@ func (n *Node) applyConf(e *pb.Entry) {
 	if w != nil {
 		n.finish(w, e.GetIndex(), nil)
 	}
+	return added
 }
 
 // applyConfChange applies a committed membership change to raft. A change
@@ -640,6 +654,16 @@ func (n *Node) restore(snap *pb.Snapshot) error {
 func (n *Node) maybeSnapshot() error {
 	l := &n.loop
 	if l.applied < l.snapIndex+n.cfg.SnapshotEntries || l.applied < l.snapRetryAt {
+		return nil
+	}
+	return n.snapshot()
+}
+
+// snapshot snapshots the state machine at the applied index, stores it and
+// compacts the log up to SnapshotCatchUpEntries before it.
+func (n *Node) snapshot() error {
+	l := &n.loop
+	if l.applied <= l.snapIndex {
 		return nil
 	}
 	data, err := n.sm.Snapshot()

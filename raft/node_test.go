@@ -556,3 +556,34 @@ func TestStaleForwardedProposalSkipped(t *testing.T) {
 		t.Fatal("the stale proposal is not in the new leader's log")
 	}
 }
+
+// A node that joins after the log was compacted starts from a snapshot,
+// learns every member's address from it, and can then be promoted.
+func TestJoinFromSnapshot(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.SnapshotEntries = 10; cfg.SnapshotCatchUpEntries = 2 })
+	leader := c.waitLeader()
+	var want []string
+	for i := range 50 {
+		v := fmt.Sprintf("v%d", i)
+		mustPropose(t, leader, v)
+		want = append(want, v)
+	}
+	if err := leader.AddLearner(ctxT(t), 2, "mem-2"); err != nil {
+		t.Fatal(err)
+	}
+	n2 := c.start(2, nil, true)
+	c.waitApplied(leader.Applied(), n2)
+	if c.sms[2].restoreCount() == 0 {
+		t.Fatal("joined without a snapshot")
+	}
+	equalValues(t, want, c.sms[2].values(), "joined node")
+	if ms := n2.Members(); len(ms) != 2 || ms[0].Addr != "mem-1" || ms[1].Addr != "mem-2" || !ms[1].Learner {
+		t.Fatalf("members on the joined node: %+v", ms)
+	}
+	if err := leader.PromoteLearner(ctxT(t), 2); err != nil {
+		t.Fatal(err)
+	}
+	mustPropose(t, n2, "from-2")
+	c.waitApplied(leader.Applied(), c.running()...)
+	equalValues(t, append(want, "from-2"), c.sms[1].values(), "leader")
+}

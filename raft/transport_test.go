@@ -358,6 +358,24 @@ func TestTCPClusterRestart(t *testing.T) {
 	if err := nodes[old].n.Barrier(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
+
+	// A fourth node joins with no addresses configured: it learns the
+	// leader's from the connection handshake, then everyone's from the log.
+	tr4 := newTCP(t, 4, "127.0.0.1:0", nil)
+	if err := nl.AddLearner(ctxT(t), 4, tr4.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	sm4 := &testSM{}
+	n4, err := Start(Config{ID: 4, Dir: filepath.Join(base, "4"), Join: true, Transport: tr4,
+		TickInterval: 10 * time.Millisecond, StateMachine: sm4, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes[4] = &tcpNode{n: n4, sm: sm4, addr: tr4.Addr().String()}
+	converged()
+	if ms := n4.Members(); len(ms) != 4 || ms[0].Addr != nodes[1].addr || !ms[3].Learner {
+		t.Fatalf("members on the joined node: %+v", ms)
+	}
 }
 
 // Acknowledged proposals survive a crash that loses everything not
