@@ -4,25 +4,40 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestMain fails the run if goroutines started by the tests outlive them.
+// TestMain fails the run if goroutines of this package, pebble or etcd raft
+// outlive the tests.
 func TestMain(m *testing.M) {
-	base := runtime.NumGoroutine()
 	code := m.Run()
 	if code == 0 {
 		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		leaked := leakedGoroutines()
+		for len(leaked) > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
+			leaked = leakedGoroutines()
 		}
-		if n := runtime.NumGoroutine(); n > base {
-			buf := make([]byte, 1<<20)
-			stacks := string(buf[:runtime.Stack(buf, true)])
-			fmt.Fprintf(os.Stderr, "%d goroutines leaked (%d before the tests):\n%s\n", n-base, base, stacks)
+		if len(leaked) > 0 {
+			fmt.Fprintf(os.Stderr, "%d goroutines leaked:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
 			code = 1
 		}
 	}
 	os.Exit(code)
+}
+
+func leakedGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "raft.TestMain") {
+			continue
+		}
+		if strings.Contains(g, "skein/raft.") || strings.Contains(g, "cockroachdb/pebble") || strings.Contains(g, "go.etcd.io/raft") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
