@@ -33,11 +33,12 @@ type waiter struct {
 	done    chan result
 	id      proposalID
 	tagTerm uint64
-	conf    bool
 
-	// located: the entry was seen in this node's log at (index, term).
-	located     bool
-	index, term uint64
+	// located: the entry was seen in this node's log at index (in term
+	// tagTerm: a leader appends its own proposals in the term it tags them
+	// with, and a follower's entry in another term is skipped anyway).
+	located bool
+	index   uint64
 }
 
 type confReq struct {
@@ -442,7 +443,7 @@ func (n *Node) locate(ents []*pb.Entry) {
 			continue
 		}
 		if w := l.waiters[id]; w != nil {
-			w.located, w.index, w.term = true, e.GetIndex(), e.GetTerm()
+			w.located, w.index = true, e.GetIndex()
 			l.maxLocated = max(l.maxLocated, w.index)
 		}
 	}
@@ -814,7 +815,7 @@ func (n *Node) processConfs() {
 		if r.promote {
 			addr = l.addrs[r.id]
 		}
-		w := &waiter{ctx: r.ctx, done: r.done, id: proposalID{node: n.id, seq: n.seq.Add(1)}, tagTerm: st.GetTerm(), conf: true}
+		w := &waiter{ctx: r.ctx, done: r.done, id: proposalID{node: n.id, seq: n.seq.Add(1)}, tagTerm: st.GetTerm()}
 		cc := &pb.ConfChangeV2{
 			Changes: []*pb.ConfChangeSingle{{Type: r.typ.Enum(), NodeId: new(r.id)}},
 			Context: encodeConfContext(confContext{id: w.id, addr: addr}),

@@ -248,6 +248,9 @@ func (c *Config) setDefaults() error {
 	if c.fs == nil {
 		c.fs = vfs.Default
 	}
+	if c.Transport == nil && c.Addr == "" && (c.Join || len(c.Peers) > 1) {
+		return errors.New("raft: Config.Addr or Config.Transport is required for a cluster of more than one node")
+	}
 	seen := map[uint64]bool{}
 	for _, p := range c.Peers {
 		if p.ID == 0 || seen[p.ID] {
