@@ -79,13 +79,16 @@ func TestStartErrors(t *testing.T) {
 	if _, err := Start(Config{ID: 1, Dir: t.TempDir(), Peers: []Peer{{ID: 2}}, StateMachine: &testSM{}}); err == nil {
 		t.Fatal("Peers without this node accepted")
 	}
+	if _, err := Start(Config{ID: 1, Dir: t.TempDir(), Peers: []Peer{{ID: 1}, {ID: 2}}, StateMachine: &testSM{}}); err == nil {
+		t.Fatal("a two-node cluster without a transport accepted")
+	}
 	dir := t.TempDir()
 	n, err := Start(Config{ID: 1, Dir: dir, Peers: []Peer{{ID: 1}}, StateMachine: &testSM{}, ManualTick: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Close()
-	if _, err := Start(Config{ID: 2, Dir: dir, Join: true, StateMachine: &testSM{}}); err == nil || !strings.Contains(err.Error(), "belongs to node 1") {
+	if _, err := Start(Config{ID: 2, Dir: dir, Join: true, Addr: "127.0.0.1:0", StateMachine: &testSM{}}); err == nil || !strings.Contains(err.Error(), "belongs to node 1") {
 		t.Fatalf("store of node 1 opened as node 2: %v", err)
 	}
 }
