@@ -18,6 +18,8 @@ package broker
 //   - KIP-368: a handshake on an authenticated connection whose session
 //     has a lifetime (connections.max.reauth.ms > 0, or an OAUTHBEARER
 //     token's exp) begins re-authentication; v0 cannot re-authenticate.
+//     Re-authentication must use the session's mechanism: another one is
+//     answered here and its SaslAuthenticate fails, as in Kafka.
 
 import (
 	"context"
@@ -50,6 +52,13 @@ func (b *Broker) handleSaslHandshake(_ context.Context, r *protocol.Request) pro
 		b.audit.authentication(sess, requestOf(r), saslMechanismName(sess, req.Mechanism), "", "",
 			resp.ErrorCode, "Unsupported SASL mechanism "+req.Mechanism, nil)
 		return protocol.Reply{Resp: resp, Close: true}
+	}
+	if reauth && sess.SASLMechanism() != req.Mechanism {
+		// Kafka answers the handshake and fails the exchange that
+		// follows: re-authentication keeps the mechanism.
+		sess.SetAuthState(&saslExchange{mechanism: req.Mechanism, reauth: true,
+			badMechanism: "SASL mechanism '" + req.Mechanism + "' requested by client is not supported for re-authentication of mechanism '" + sess.SASLMechanism() + "'"})
+		return protocol.Reply{Resp: resp}
 	}
 	var mech sasl.Mechanism
 	switch req.Mechanism {

@@ -57,8 +57,15 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 		if ex.reauth {
 			details = map[string]any{"reauthentication": true}
 		}
-		b.audit.authentication(sess, requestOf(r), mechanism, ex.mech.Claimed(), "", resp.ErrorCode, msg, details)
+		claimed := ""
+		if ex.mech != nil {
+			claimed = ex.mech.Claimed()
+		}
+		b.audit.authentication(sess, requestOf(r), mechanism, claimed, "", resp.ErrorCode, msg, details)
 		return protocol.Reply{Resp: resp, Close: true}
+	}
+	if ex.badMechanism != "" {
+		return fail(ex.badMechanism, nil)
 	}
 	out, done, err := ex.mech.Step(req.SASLAuthBytes)
 	if err != nil {
@@ -106,6 +113,7 @@ func (b *Broker) handleSaslAuthenticate(_ context.Context, r *protocol.Request) 
 		resp.SessionLifetimeMillis = lifetime.Milliseconds()
 	}
 	sess.Authenticate(principal, expiry)
+	sess.SetSASLMechanism(ex.mechanism)
 	var details map[string]any
 	if ex.reauth {
 		details = map[string]any{"reauthentication": true}

@@ -348,3 +348,44 @@ func TestSecurityConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSASLReauthenticationKeepsMechanism re-authenticates a PLAIN session
+// with SCRAM-SHA-256: the handshake is answered, the exchange fails with
+// Kafka's message and the connection is closed.
+func TestSASLReauthenticationKeepsMechanism(t *testing.T) {
+	_, _, addr := secureBroker(t, t.TempDir(), protocol.ListenerConfig{Name: "SASL_PLAINTEXT", SecurityProtocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"},
+		map[string]string{
+			"sasl.enabled.mechanisms":                             "PLAIN,SCRAM-SHA-256",
+			"listener.name.sasl_plaintext.plain.sasl.jaas.config": plainJAAS,
+			"connections.max.reauth.ms":                           "60000",
+		})
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = "PLAIN"
+	rawRequest(t, c, 1, hs)
+	auth := kmsg.NewPtrSASLAuthenticateRequest()
+	auth.SetVersion(1)
+	auth.SASLAuthBytes = []byte("\x00alice\x00alice-secret")
+	if resp := rawRequest(t, c, 2, auth).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != 0 {
+		t.Fatalf("authenticate: error %d", resp.ErrorCode)
+	}
+	hs.Mechanism = "SCRAM-SHA-256"
+	if resp := rawRequest(t, c, 3, hs).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != 0 {
+		t.Fatalf("re-authentication handshake: error %d", resp.ErrorCode)
+	}
+	auth.SASLAuthBytes = []byte("n,,n=alice,r=abcdefgh")
+	resp := rawRequest(t, c, 4, auth).(*kmsg.SASLAuthenticateResponse)
+	want := "SASL mechanism 'SCRAM-SHA-256' requested by client is not supported for re-authentication of mechanism 'PLAIN'"
+	if resp.ErrorCode != kerr.SaslAuthenticationFailed.Code || resp.ErrorMessage == nil || *resp.ErrorMessage != want {
+		t.Fatalf("re-authentication with another mechanism: error %d %v", resp.ErrorCode, resp.ErrorMessage)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection still open after a failed re-authentication")
+	}
+}

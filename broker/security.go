@@ -154,4 +154,7 @@ type saslExchange struct {
 	// reauth is set when the connection was already authenticated
 	// (KIP-368 re-authentication); the principal must not change.
 	reauth bool
+	// badMechanism, when set, is why the exchange fails at its first
+	// SaslAuthenticate: a re-authentication asked for another mechanism.
+	badMechanism string
 }

@@ -36,6 +36,7 @@ type Session struct {
 		principal             string
 		authenticated         bool
 		sessionExpiry         time.Time
+		saslMechanism         string
 		rawSASL               bool
 		authState             any
 		peerCerts             []*x509.Certificate
@@ -153,6 +154,22 @@ func (s *Session) Authenticate(principal string, expiry time.Time) {
 	s.mu.rawSASL = false
 	s.mu.authState = nil
 	s.mu.Unlock()
+}
+
+// SetSASLMechanism records the mechanism of a completed SASL
+// authentication; re-authentication must use the same one (KIP-368).
+func (s *Session) SetSASLMechanism(m string) {
+	s.mu.Lock()
+	s.mu.saslMechanism = m
+	s.mu.Unlock()
+}
+
+// SASLMechanism is the mechanism the session authenticated with, "" before
+// a SASL authentication completed.
+func (s *Session) SASLMechanism() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.saslMechanism
 }
 
 // SessionExpiry returns the re-authentication deadline of the current SASL
