@@ -652,7 +652,20 @@ func (b *Broker) netLimits() {
 		return addrs, ok
 	}
 	b.quotas.cfg.Store(newQuotaConfig(b.meta.Image().ClientQuotas, resolved))
-	limits := protocol.ConnectionLimits{PerIP: int(b.settings.brokerInt(config.MaxConnectionsPerIP, math.MaxInt32)), Overrides: map[netip.Addr]int{}}
+	limits := protocol.ConnectionLimits{
+		PerIP:     int(b.settings.brokerInt(config.MaxConnectionsPerIP, math.MaxInt32)),
+		Overrides: map[netip.Addr]int{},
+		Total:     int(b.settings.brokerInt(config.MaxConnections, math.MaxInt32)),
+	}
+	// As in Kafka, max.connections leaves the inter-broker listener out
+	// when there are several listeners, so that replication keeps going.
+	if len(b.cfg.Listeners) > 1 {
+		if name := b.settings.brokerString("inter.broker.listener.name", ""); name != "" {
+			limits.Protected = strings.ToUpper(name)
+		} else {
+			limits.Protected = b.cfg.Listeners[0].Name
+		}
+	}
 	overrides, err := config.ParseConnectionOverrides(b.settings.brokerString(config.MaxConnectionsPerIPOverrides, ""))
 	if err != nil {
 		b.log.Error("max.connections.per.ip.overrides not applied", "err", err)

@@ -125,6 +125,13 @@ type ConnectionLimits struct {
 	PerIP int
 	// Overrides holds the limits of particular addresses.
 	Overrides map[netip.Addr]int
+	// Total is max.connections: while the broker has this many
+	// connections open, listeners stop accepting (clients wait in the
+	// kernel's backlog) until one closes. Zero or less is no limit.
+	Total int
+	// Protected names the listener Total does not apply to (the
+	// inter-broker listener when there are several, as in Kafka).
+	Protected string
 }
 
 // limit returns the limit of ip.
@@ -185,7 +192,13 @@ type Server struct {
 		throttled map[net.Conn]*time.Timer
 	}
 	limits atomic.Pointer[ConnectionLimits]
-	stats  Stats
+	// freed is closed (and replaced) when a connection closes or the
+	// limits change, waking the listeners waiting under max.connections.
+	freed struct {
+		sync.Mutex
+		ch chan struct{}
+	}
+	stats Stats
 }
 
 // Stats are counters a metrics layer reads.
@@ -194,6 +207,9 @@ type Stats struct {
 	ConnectionsOpen     atomic.Int64
 	ProtocolErrors      atomic.Int64
 	Requests            atomic.Int64
+	// ConnectionsBlocked counts the times a listener stopped accepting
+	// because max.connections were open.
+	ConnectionsBlocked atomic.Int64
 	// ConnectionsRejectedPerIP counts connections closed at accept
 	// because their address had max.connections.per.ip open already.
 	ConnectionsRejectedPerIP atomic.Int64
@@ -231,11 +247,12 @@ func NewServer(cfg Config, h Handler) *Server {
 // apply to connections accepted from then on (open ones are not closed),
 // as a dynamic update of max.connections.per.ip does in Kafka.
 func (s *Server) SetConnectionLimits(l ConnectionLimits) {
-	cp := ConnectionLimits{PerIP: l.PerIP, Overrides: make(map[netip.Addr]int, len(l.Overrides))}
+	cp := ConnectionLimits{PerIP: l.PerIP, Overrides: make(map[netip.Addr]int, len(l.Overrides)), Total: l.Total, Protected: l.Protected}
 	for ip, n := range l.Overrides {
 		cp.Overrides[ip.Unmap()] = n
 	}
 	s.limits.Store(&cp)
+	s.signalFreed()
 }
 
 // Start binds every listener and starts accepting. On error no listener is
@@ -336,6 +353,9 @@ func (s *Server) accept(l *listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
+		if !s.waitForRoom(l) {
+			return
+		}
 		nc, err := l.ln.Accept()
 		if err != nil {
 			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
@@ -481,6 +501,40 @@ func (c *conn) run() {
 	c.forget()
 }
 
+// waitForRoom holds listener l while the server has max.connections open
+// (ConnectionLimits.Total), unless l is the protected listener. It reports
+// false once the server is closing.
+func (s *Server) waitForRoom(l *listener) bool {
+	for {
+		s.freed.Lock()
+		if s.freed.ch == nil {
+			s.freed.ch = make(chan struct{})
+		}
+		ch := s.freed.ch
+		s.freed.Unlock()
+		lim := s.limits.Load()
+		if lim == nil || lim.Total <= 0 || l.cfg.Name == lim.Protected || int(s.stats.ConnectionsOpen.Load()) < lim.Total {
+			return true
+		}
+		s.stats.ConnectionsBlocked.Add(1)
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+}
+
+// signalFreed wakes the listeners waiting in waitForRoom.
+func (s *Server) signalFreed() {
+	s.freed.Lock()
+	if s.freed.ch != nil {
+		close(s.freed.ch)
+		s.freed.ch = nil
+	}
+	s.freed.Unlock()
+}
+
 // forget removes a closed connection from the server's books.
 func (c *conn) forget() {
 	c.s.mu.Lock()
@@ -493,6 +547,7 @@ func (c *conn) forget() {
 	c.s.mu.Unlock()
 	c.s.stats.ConnectionsOpen.Add(-1)
 	c.lis.open.Add(-1)
+	c.s.signalFreed()
 }
 
 // remoteIP returns the client's address, IPv4-mapped IPv6 addresses as

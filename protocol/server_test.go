@@ -367,3 +367,40 @@ func TestIdleConnectionClosed(t *testing.T) {
 		t.Fatalf("response %d", got)
 	}
 }
+
+// TestMaxConnectionsBlocksAccept checks max.connections at the server:
+// with the limit reached the listener stops accepting, so a new client
+// waits unserved; a closed connection lets it in.
+func TestMaxConnectionsBlocksAccept(t *testing.T) {
+	s := NewServer(Config{Listeners: []ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		ConnectionLimits: &ConnectionLimits{PerIP: 100, Total: 2}}, &gateHandler{})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c1, c2 := dial(t, s), dial(t, s)
+	for i, c := range []net.Conn{c1, c2} {
+		send(t, c, int32(i+1), kmsg.NewPtrMetadataRequest())
+		readCorr(t, c)
+	}
+	c3 := dial(t, s)
+	send(t, c3, 7, kmsg.NewPtrMetadataRequest())
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().ConnectionsBlocked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("listener never blocked at max.connections")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c3.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c3.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("third connection served beyond max.connections: %d bytes, %v", n, err)
+	}
+	c1.Close()
+	if corr := readCorr(t, c3); corr != 7 {
+		t.Fatalf("correlation id %d", corr)
+	}
+	if n := s.Stats().ConnectionsOpen.Load(); n != 2 {
+		t.Fatalf("%d connections open", n)
+	}
+}

@@ -249,7 +249,7 @@ var brokerDefs = []Def{
 	{Name: SASLOAuthBearerSubClaimName, Type: TypeString, Default: "sub",
 		Doc: "OAUTHBEARER: the claim holding a token's principal name; the client authenticates as User:<value>."},
 	{Name: MaxConnections, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
-		Doc: "Most client connections open at once; further connections are refused."},
+		Doc: "Most connections open at once on the broker; at the limit the listeners stop accepting until one closes. With several listeners the inter-broker listener is exempt."},
 	{Name: MaxConnectionsPerIP, Type: TypeInt, Default: maxInt, Validator: AtLeast(0), Dynamic: true,
 		Doc: "The maximum number of connections allowed from each IP address; a new connection beyond it is closed as soon as it is accepted. It may be 0 only when max.connections.per.ip.overrides is set."},
 	{Name: MaxConnectionsPerIPOverrides, Type: TypeString, Default: "", Validator: connectionOverridesValidator, Dynamic: true,
