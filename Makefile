@@ -12,7 +12,16 @@ FUZZ_TARGETS := \
 	./protocol/records:FuzzValidate \
 	./protocol/records:FuzzDecompress \
 	./storage:FuzzRecovery \
-	./broker:FuzzBrokerRequest
+	./storage:FuzzEncryptedRecovery \
+	./storage:FuzzCompact \
+	./storage/keys:FuzzParseKeyFile \
+	./broker:FuzzBrokerRequest \
+	./broker:FuzzMetadataLog \
+	./broker:FuzzAuditStrings \
+	./broker/sasl:FuzzOAuthBearerClientFirstMessage \
+	./broker/sasl:FuzzOAuthBearerJWT \
+	./raft:FuzzFrameReader \
+	./raft:FuzzEnvelopes
 
 .PHONY: all build run test test-go compat compat-deps bench bench-compare fuzz fuzz-seeds kill-test vet clean
 
@@ -58,7 +67,7 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$pkg; \
 	done
 
 clean:
