@@ -58,6 +58,11 @@ func FuzzBrokerRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if manyPartitions(msg) {
+			// Valid, but opening thousands of logs takes seconds and
+			// reads as a hang to the fuzzing engine.
+			return
+		}
 		reply := tb.Handle(ctx, &protocol.Request{Header: h, Msg: msg, Session: sess, Received: time.Now(), FrameBytes: len(frame)})
 		resp := reply.Resp
 		if reply.Wait != nil {
@@ -75,4 +80,25 @@ func FuzzBrokerRequest(f *testing.F) {
 			_ = protocol.AppendResponse(nil, h.Key, h.CorrelationID, resp)
 		}
 	})
+}
+
+// manyPartitions reports whether a CreateTopics or CreatePartitions request
+// asks for more partitions than the fuzz broker should open per input.
+func manyPartitions(msg kmsg.Request) bool {
+	const limit = 64
+	switch r := msg.(type) {
+	case *kmsg.CreateTopicsRequest:
+		n := 0
+		for _, t := range r.Topics {
+			n += max(int(t.NumPartitions), len(t.ReplicaAssignment))
+		}
+		return n > limit
+	case *kmsg.CreatePartitionsRequest:
+		n := 0
+		for _, t := range r.Topics {
+			n += int(t.Count)
+		}
+		return n > limit
+	}
+	return false
 }
