@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -489,4 +491,218 @@ func idempotentBatch(t *testing.T, pid int64, epoch int16, seq int32, value stri
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestReplicationHighWatermarkVisibility writes a record at acks=1 while
+// both followers are stopped: the leader has it, consumers do not see it
+// (fetch, ListOffsets, read_committed), until the followers are back and
+// have it too.
+func TestReplicationHighWatermarkVisibility(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "hv", nil, []int32{1, 2, 3})
+	c.waitRole("hv", 0, 1, 0)
+	all := c.client(1, kgo.DefaultProduceTopic("hv"))
+	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(2)
+	c.stop(3)
+	one := c.client(1, kgo.DefaultProduceTopic("hv"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("second")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.brokers[1]
+	if leo := leader.lookupTopic("hv").partition(0).log.LogEndOffset(); leo != 2 {
+		t.Fatalf("leader log end %d", leo)
+	}
+	for _, version := range []int16{4, 12, 16} {
+		fp, _ := fetchFrom(t, leader, version, "hv", 0, -1)
+		if fp.ErrorCode != 0 || fp.HighWatermark != 1 || fetchedOffsets(t, fp.RecordBatches) != 1 {
+			t.Fatalf("fetch v%d: hw %d, records up to %d", version, fp.HighWatermark, fetchedOffsets(t, fp.RecordBatches))
+		}
+	}
+	if lp := listOffsetsFrom(t, leader, "hv", 0, -1); lp.Offset != 1 {
+		t.Fatalf("latest offset %d, want 1", lp.Offset)
+	}
+	c.start(2)
+	c.start(3)
+	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if fp, _ := fetchFrom(t, leader, 12, "hv", 0, -1); fp.HighWatermark != 2 || fetchedOffsets(t, fp.RecordBatches) != 2 {
+			return fmt.Errorf("hw %d", fp.HighWatermark)
+		}
+		return nil
+	})
+	c.waitIdentical("hv", 0, 1, 2, 3)
+}
+
+// TestReplicationRackAwareReads sets replica.selector.class to
+// RackAwareReplicaSelector (KIP-392): the leader sends a consumer of
+// another rack to the in-sync replica of its rack; that follower serves
+// reads up to its high watermark, and a franz-go consumer with that rack
+// consumes everything from it.
+func TestReplicationRackAwareReads(t *testing.T) {
+	c := startCluster(t, 3, map[string]string{"replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"}, "a", "b", "c")
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "rk", nil, []int32{1, 2, 3})
+	c.waitRole("rk", 0, 1, 0)
+	prod := c.client(1, kgo.DefaultProduceTopic("rk"))
+	const n = 10
+	for i := range n {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitIdentical("rk", 0, 1, 2, 3)
+	c.waitAll(func(tb *testBroker) error {
+		if hw := tb.lookupTopic("rk").partition(0).highWatermark(); hw != n {
+			return fmt.Errorf("high watermark %d", hw)
+		}
+		return nil
+	})
+	rackFetch := func(tb *testBroker, version int16, rack string) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(version)
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.Rack = -1, 1<<20, -1, rack
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, 0
+		rt := kmsg.FetchRequestTopic{Topic: "rk", Partitions: []kmsg.FetchRequestTopicPartition{rp}}
+		if version >= 13 {
+			rt.TopicID = tb.lookupTopic("rk").id
+		}
+		req.Topics = []kmsg.FetchRequestTopic{rt}
+		return rawRequest(t, tb.dial(), 1, req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	if fp := rackFetch(c.brokers[1], 11, "b"); fp.PreferredReadReplica != 2 || len(fp.RecordBatches) != 0 || fp.HighWatermark != n {
+		t.Fatalf("consumer in rack b: %+v", fp)
+	}
+	if fp := rackFetch(c.brokers[1], 13, "c"); fp.PreferredReadReplica != 3 {
+		t.Fatalf("consumer in rack c: %+v", fp)
+	}
+	for _, rack := range []string{"a", "z", ""} {
+		if fp := rackFetch(c.brokers[1], 12, rack); fp.PreferredReadReplica != -1 || fetchedOffsets(t, fp.RecordBatches) != n {
+			t.Fatalf("consumer in rack %q: preferred %d, records up to %d", rack, fp.PreferredReadReplica, fetchedOffsets(t, fp.RecordBatches))
+		}
+	}
+	// The follower serves consumers from v11, not before.
+	if fp := rackFetch(c.brokers[2], 12, "b"); fp.ErrorCode != 0 || fp.PreferredReadReplica != -1 || fetchedOffsets(t, fp.RecordBatches) != n || fp.HighWatermark != n {
+		t.Fatalf("fetch from the follower: %+v", fp)
+	}
+	if fp := rackFetch(c.brokers[2], 10, "b"); fp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("fetch v10 from the follower: %+v", fp)
+	}
+	before := counterValue(t, c.brokers[2].metrics.bytesOut)
+	cons := c.client(1, kgo.ConsumeTopics("rk"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.Rack("b"))
+	seen := 0
+	for seen < n {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", seen, n, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+		seen += fs.NumRecords()
+	}
+	if after := counterValue(t, c.brokers[2].metrics.bytesOut); after <= before {
+		t.Fatalf("the follower in the consumer's rack served nothing (%v bytes out)", after)
+	}
+}
+
+// TestReplicationHighWatermarkCheckpoint checks that a replica keeps its
+// high watermark across a restart: the follower writes it to
+// replication-offset-checkpoint when it closes and, restarted while its
+// leader is down, serves consumers up to it at once.
+func TestReplicationHighWatermarkCheckpoint(t *testing.T) {
+	c := startCluster(t, 2, nil)
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "ck", nil, []int32{1, 2})
+	c.waitRole("ck", 0, 1, 0)
+	prod := c.client(1, kgo.DefaultProduceTopic("ck"))
+	for i := range 5 {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitAll(func(tb *testBroker) error {
+		if hw := tb.lookupTopic("ck").partition(0).highWatermark(); hw != 5 {
+			return fmt.Errorf("high watermark %d", hw)
+		}
+		return nil
+	})
+	c.stop(2)
+	data, err := os.ReadFile(filepath.Join(c.dirs[2], hwCheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hws, err := parseHWCheckpoint(data)
+	if err != nil || hws["ck-0"] != 5 {
+		t.Fatalf("checkpoint %q: %v %v", data, hws, err)
+	}
+	c.stop(1)
+	tb := c.start(2)
+	if hw := tb.lookupTopic("ck").partition(0).highWatermark(); hw != 5 {
+		t.Fatalf("restarted follower's high watermark %d, want 5", hw)
+	}
+	if fp, _ := fetchFrom(t, tb, 12, "ck", 0, 0); fp.ErrorCode != 0 || fetchedOffsets(t, fp.RecordBatches) != 5 {
+		t.Fatalf("fetch from the restarted follower: %+v", fp)
+	}
+}
+
+func TestParseHWCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want map[string]int64
+		ok   bool
+	}{
+		{"0\n0\n", map[string]int64{}, true},
+		{"0\n2\na 0 5\nb.c 12 0\n", map[string]int64{"a-0": 5, "b.c-12": 0}, true},
+		{"1\n0\n", nil, false},
+		{"0\n2\na 0 5\n", nil, false},
+		{"0\n1\na 0\n", nil, false},
+		{"0\n1\na -1 5\n", nil, false},
+		{"0\n1\na 0 -5\n", nil, false},
+		{"0\n1\n 0 5\n", nil, false},
+		{"", nil, false},
+	} {
+		got, err := parseHWCheckpoint([]byte(tc.in))
+		if (err == nil) != tc.ok || (tc.ok && !maps.Equal(got, tc.want)) {
+			t.Errorf("%q: %v %v", tc.in, got, err)
+		}
+	}
+}
+
+func FuzzParseHWCheckpoint(f *testing.F) {
+	for _, s := range []string{"0\n0\n", "0\n2\na 0 5\nb 1 9\n", "0\n1\na 0", "0\n-1\n", "x"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hws, err := parseHWCheckpoint(data)
+		if err != nil {
+			return
+		}
+		for name, off := range hws {
+			if off < 0 || name == "" {
+				t.Fatalf("accepted %q: %v", data, hws)
+			}
+		}
+	})
+}
+
+func FuzzParseResponseFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 7, 0}, true)
+	f.Add([]byte{0, 0, 0, 7, 1, 3, 2, 9, 9, 0xaa}, true)
+	f.Add([]byte{0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff, 0x0f}, true)
+	f.Add([]byte{0, 0, 0, 7, 1, 2, 3}, false)
+	f.Add([]byte{0, 0}, false)
+	f.Fuzz(func(t *testing.T, frame []byte, flexible bool) {
+		body, err := parseResponseFrame(frame, 7, kmsg.Fetch.Int16(), flexible)
+		if err != nil {
+			return
+		}
+		if len(body) > len(frame)-4 {
+			t.Fatalf("body of %d bytes from a frame of %d", len(body), len(frame))
+		}
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(12)
+		_ = resp.ReadFrom(body) // must not panic
+	})
 }
