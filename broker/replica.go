@@ -109,6 +109,8 @@ type replicaManager struct {
 	isrShrinks       prometheus.Counter
 	isrExpands       prometheus.Counter
 	isrUpdateFailure prometheus.Counter
+	bytesIn          prometheus.Counter
+	bytesOut         prometheus.Counter
 }
 
 func newReplicaManager(b *Broker) *replicaManager {

@@ -668,6 +668,7 @@ func (p *partition) appendAsFollower(data []byte, epoch, leader int32) error {
 	if err != nil {
 		return err
 	}
+	p.rm.bytesIn.Add(float64(len(batches)))
 	now := p.now().UnixMilli()
 	for off := 0; off < len(batches); {
 		size := 12 + int(binary.BigEndian.Uint32(batches[off+8:]))

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -168,6 +169,15 @@ func TestReplicationAcksAll(t *testing.T) {
 	})
 	if got := c.isr("r3", 0); !slices.Equal(got, []int32{1, 2, 3}) {
 		t.Fatalf("isr %v after the load", got)
+	}
+	// Replication traffic is counted apart from clients'.
+	if out := counterValue(t, c.brokers[1].replicas.bytesOut); out <= 0 {
+		t.Fatalf("leader's replication bytes out %v", out)
+	}
+	for _, id := range []int32{2, 3} {
+		if in := counterValue(t, c.brokers[id].replicas.bytesIn); in <= 0 {
+			t.Fatalf("broker %d replication bytes in %v", id, in)
+		}
 	}
 	cons := c.client(3, kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	seen := map[string]bool{}
@@ -705,4 +715,92 @@ func FuzzParseResponseFrame(f *testing.F) {
 		resp.SetVersion(12)
 		_ = resp.ReadFrom(body) // must not panic
 	})
+}
+
+// acksAllProduce sends one acks=all produce of a record to broker tb and
+// returns the partition's answer; unlike produceTo it may run outside the
+// test goroutine.
+func acksAllProduce(tb *testBroker, topicName string, timeoutMs int32) (kmsg.ProduceResponseTopicPartition, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := dialBroker(ctx, tb.addr, "test", 5*time.Second, tb.Versions, 1<<20)
+	if err != nil {
+		return kmsg.ProduceResponseTopicPartition{}, err
+	}
+	defer conn.close()
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = -1, timeoutMs
+	batch := records.BuildBatch(records.CodecNone, time.Now().UnixMilli(), []records.Record{{Value: []byte("v")}})
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topicName, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+	resp, err := conn.request(req, 60*time.Second)
+	if err != nil {
+		return kmsg.ProduceResponseTopicPartition{}, err
+	}
+	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0], nil
+}
+
+// TestReplicationAcksAllOutcomes checks how an acks=all produce that
+// waits for replication ends: REQUEST_TIMED_OUT after its timeout;
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below
+// min.insync.replicas meanwhile; NOT_ENOUGH_REPLICAS, with nothing
+// appended, once it is below; NOT_LEADER_OR_FOLLOWER when leadership
+// moves meanwhile, never success.
+func TestReplicationAcksAllOutcomes(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "ao", map[string]string{"min.insync.replicas": "2"}, []int32{1, 2, 3})
+	c.waitRole("ao", 0, 1, 0)
+	prod := c.client(1, kgo.DefaultProduceTopic("ao"))
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(2)
+	c.stop(3)
+	leader := c.brokers[1]
+	p := leader.lookupTopic("ao").partition(0)
+
+	sp, err := acksAllProduce(leader, "ao", 200)
+	if err != nil || sp.ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("produce without replicas, 200 ms: %+v %v", sp, err)
+	}
+	if leo := p.log.LogEndOffset(); leo != 2 {
+		t.Fatalf("log end %d after the timed out produce", leo)
+	}
+
+	waiting := func(leo int64) chan kmsg.ProduceResponseTopicPartition {
+		ch := make(chan kmsg.ProduceResponseTopicPartition, 1)
+		go func() {
+			sp, err := acksAllProduce(leader, "ao", 30000)
+			if err != nil {
+				sp.ErrorCode = -100
+			}
+			ch <- sp
+		}()
+		checkFor(t, 20*time.Second, 2*time.Millisecond, func() error {
+			if got := p.log.LogEndOffset(); got != leo {
+				return fmt.Errorf("log end %d, want %d", got, leo)
+			}
+			return nil
+		})
+		return ch
+	}
+	res := waiting(3)
+	c.setPartition("ao", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{1}, Leader: 1})
+	if sp := <-res; sp.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("produce while the ISR shrank below min.insync.replicas: %+v", sp)
+	}
+	if sp, err := acksAllProduce(leader, "ao", 30000); err != nil || sp.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("produce with the ISR below min.insync.replicas: %+v %v", sp, err)
+	}
+	if leo := p.log.LogEndOffset(); leo != 3 {
+		t.Fatalf("log end %d: NOT_ENOUGH_REPLICAS appended", leo)
+	}
+
+	c.setPartition("ao", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, Leader: 1})
+	res = waiting(4)
+	c.setPartition("ao", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}, Leader: 2})
+	if sp := <-res; sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.BaseOffset != -1 {
+		t.Fatalf("produce while leadership moved: %+v", sp)
+	}
 }
