@@ -113,15 +113,20 @@ func (p *partition) appendCoordinatorTxn(batch []byte, producerID int64, epoch i
 	p.updateLSO()
 	p.snapshotOnRoll(last)
 	p.wakeAll()
+	p.afterAppend()
 	return last, nil
 }
 
+// Sync waits until the records up to last are replicated to the ISR
+// (fsynced on each), within offsets.commit.timeout.ms, as Kafka's
+// coordinator appends with acks=-1.
 func (l offsetsLog) Sync(p int32, last int64) error {
 	part, err := l.partition(p)
 	if err != nil {
 		return err
 	}
-	return part.log.SyncTo(last)
+	timeout := time.Duration(l.b.settings.brokerInt("offsets.commit.timeout.ms", 5000)) * time.Millisecond
+	return part.awaitReplicationNow(l.b.bgCtx, last, timeout)
 }
 
 // Replay reads the partition from its log start offset to its end,
@@ -134,7 +139,9 @@ func (l offsetsLog) Replay(p int32, fn func(r group.LogRecord) error) error {
 		return nil // no topic yet, or led by another broker: nothing to load
 	}
 	start := part.log.LogStartOffset()
-	_, err = part.scanBatches(start, part.highWatermark(), func(batch []byte) error {
+	// To the log end, not the high watermark, as Kafka's coordinator
+	// loads: a new leader's high watermark may lag what was committed.
+	_, err = part.scanBatches(start, part.log.LogEndOffset(), func(batch []byte) error {
 		attrs, producerID := batchAttributes(batch), batchProducerID(batch)
 		return records.ForEachRecord(batch, nil, func(rv records.RecordView) error {
 			if rv.Offset < start {
