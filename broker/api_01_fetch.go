@@ -170,11 +170,25 @@ func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchRes
 func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, deadline time.Time) *fetchResult {
 	wake := make(chan struct{}, 1)
 	var watched []*partition
+	// A follower's fetch also completes when a high watermark moves, so
+	// that followers (and the consumers they serve) learn it at once.
+	var hws []int64
 	for _, st := range plan.parts {
 		if p := b.lookupFetchPartition(st.key); p != nil {
 			p.watch(wake)
 			watched = append(watched, p)
+			if plan.replicaID >= 0 {
+				hws = append(hws, p.repl.hw.Load())
+			}
 		}
+	}
+	hwMoved := func() bool {
+		for i, hw := range hws {
+			if watched[i].repl.hw.Load() != hw {
+				return true
+			}
+		}
+		return false
 	}
 	defer func() {
 		for _, p := range watched {
@@ -187,7 +201,7 @@ func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, d
 		select {
 		case <-wake:
 			res := b.runFetch(plan)
-			if res.bytes >= minBytes || res.errors {
+			if res.bytes >= minBytes || res.errors || hwMoved() {
 				return res
 			}
 			res.release()

@@ -529,7 +529,7 @@ func (rm *replicaManager) checkISR() {
 	}
 }
 
-// minISR returns NOT_ENOUGH_REPLICAS when an acks=all write must be
+// minISRError returns NOT_ENOUGH_REPLICAS when an acks=all write must be
 // refused because the ISR is smaller than min.insync.replicas, as Kafka's
 // Partition.appendRecordsToLeader does.
 func (p *partition) minISRError() error {

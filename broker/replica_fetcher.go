@@ -176,9 +176,20 @@ func (f *replicaFetcher) update(it item, fn func(t *fetchTarget)) {
 
 // delay holds the partition back for the fetch backoff.
 func (f *replicaFetcher) delay(it item) {
-	until := time.Now().Add(f.rm.backoff())
+	f.delayFor(it, f.rm.backoff())
+}
+
+func (f *replicaFetcher) delayFor(it item, d time.Duration) {
+	until := time.Now().Add(d)
 	f.update(it, func(t *fetchTarget) { t.delayUntil = until })
 }
+
+// metadataLagBackoff bounds the wait before fetching again a partition
+// the leader does not know yet (UNKNOWN_TOPIC_OR_PARTITION,
+// UNKNOWN_TOPIC_ID, UNKNOWN_LEADER_EPOCH): the leader applies the same
+// metadata moments later, and a new partition's first writes wait for
+// its followers.
+const metadataLagBackoff = 100 * time.Millisecond
 
 func (f *replicaFetcher) run() {
 	defer f.rm.b.bgWG.Done()
@@ -365,15 +376,19 @@ func (f *replicaFetcher) truncate(conn *brokerConn, items []item) error {
 // partitionError handles an error the leader answered for a partition:
 // it is held back for the backoff. NOT_LEADER_OR_FOLLOWER and
 // FENCED_LEADER_EPOCH mean this broker's metadata is behind: the new
-// state, when it arrives, replaces the target; UNKNOWN_LEADER_EPOCH means
-// the leader's is, and the fetch is retried.
+// state, when it arrives, replaces the target; UNKNOWN_LEADER_EPOCH and
+// an unknown partition mean the leader's is, and the partition is tried
+// again soon.
 func (f *replicaFetcher) partitionError(it item, code int16, what string) {
 	err := kerr.ErrorForCode(code)
 	repeat := false
 	f.update(it, func(t *fetchTarget) { repeat, t.lastCode = t.lastCode == code, code })
 	switch code {
-	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code,
-		kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+	case kerr.UnknownLeaderEpoch.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+		f.rm.b.log.Debug("leader refused a follower request", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
+		f.delayFor(it, min(f.rm.backoff(), metadataLagBackoff))
+		return
+	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code:
 		f.rm.b.log.Debug("leader refused a follower request", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
 	default:
 		if !repeat {

@@ -145,6 +145,7 @@ func TestReplicationAcksAll(t *testing.T) {
 	const n = 20000
 	prod := c.client(2, kgo.DefaultProduceTopic("r3"), kgo.ProducerLinger(time.Millisecond))
 	errs := make(chan error, n)
+	start := time.Now()
 	for i := range n {
 		prod.Produce(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) { errs <- err })
 	}
@@ -153,6 +154,7 @@ func TestReplicationAcksAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Logf("%d records acknowledged by 3 replicas in %v", n, time.Since(start).Round(time.Millisecond))
 	c.waitIdentical("r3", 0, 1, 2, 3)
 	for id, tb := range c.brokers {
 		p := tb.lookupTopic("r3").partition(0)
@@ -374,12 +376,15 @@ func batchValues(t *testing.T, b []byte) []string {
 
 // TestReplicationIdempotenceAndTransactionsSurviveLeaderChange moves a
 // partition's leadership between replicas while an idempotent producer
-// writes and a transaction is open: the new leader knows the producer
-// (a retried batch is answered with its original offsets, not written
-// again), holds the last stable offset at the open transaction, and the
-// transaction's commit marker, written once leadership is back on the
-// coordinator's broker, replicates; read_committed consumers see each
-// committed record once and no aborted one.
+// writes, a transaction was aborted and another is open: the new leader
+// knows the producer (a retried batch is answered with its original
+// offsets, not written again; a sequence gap is refused), holds the last
+// stable offset at the open transaction, and gives read_committed
+// consumers the aborted transaction, as does a follower serving them
+// (KIP-392). The open transaction's commit marker, written once
+// leadership is back on the coordinator's broker, replicates, and a
+// read_committed consumer sees each committed record once and no aborted
+// one.
 func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) {
 	c := startCluster(t, 3, map[string]string{"transaction.state.log.num.partitions": "1", "transaction.state.log.replication.factor": "1"})
 	ctx := testCtx(t)
@@ -409,14 +414,25 @@ func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) 
 		t.Fatalf("idempotent produce: %+v", sp)
 	}
 
-	// A transaction writes one record through a franz-go transactional
-	// producer and stays open.
+	// A transaction that aborts (offsets 1 and 2, its marker), then one
+	// that writes a record (offset 3) and stays open.
 	txp := c.client(1, kgo.TransactionalID("t1"), kgo.DefaultProduceTopic("tx"), kgo.TransactionTimeout(30*time.Second))
-	if err := txp.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := txp.ProduceSync(ctx, &kgo.Record{Value: []byte("txn")}).FirstErr(); err != nil {
-		t.Fatal(err)
+	for _, end := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := txp.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		value := "aborted"
+		if end == kgo.TryCommit {
+			value = "txn"
+		}
+		if err := txp.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if end == kgo.TryAbort {
+			if err := txp.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	c.waitIdentical("tx", 0, 1, 2, 3)
 
@@ -427,7 +443,7 @@ func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) 
 	if sp := send(c.brokers[2], b0); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
 		t.Fatalf("retried batch on the new leader: %+v", sp)
 	}
-	if sp := send(c.brokers[2], idem(1, "i1")); sp.ErrorCode != 0 || sp.BaseOffset != 2 {
+	if sp := send(c.brokers[2], idem(1, "i1")); sp.ErrorCode != 0 || sp.BaseOffset != 4 {
 		t.Fatalf("next batch on the new leader: %+v", sp)
 	}
 	if sp := send(c.brokers[2], idem(5, "gap")); sp.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
@@ -440,11 +456,32 @@ func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) 
 	lp := kmsg.NewListOffsetsRequestTopicPartition()
 	lp.Partition, lp.Timestamp = 0, -1
 	lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "tx", Partitions: []kmsg.ListOffsetsRequestTopicPartition{lp}}}
-	if got := rawRequest(t, c.brokers[2].dial(), 1, lo).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]; got.Offset != 1 {
-		t.Fatalf("last stable offset on the new leader %d, want 1 (the open transaction)", got.Offset)
+	if got := rawRequest(t, c.brokers[2].dial(), 1, lo).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]; got.Offset != 3 {
+		t.Fatalf("last stable offset on the new leader %d, want 3 (the open transaction)", got.Offset)
 	}
 	if producers := p2.describeProducers(); len(producers) != 2 {
 		t.Fatalf("new leader's producers %+v", producers)
+	}
+	// read_committed fetches, from the new leader and from a follower,
+	// stop at the open transaction and name the aborted one.
+	c.waitAll(func(tb *testBroker) error {
+		if hw := tb.lookupTopic("tx").partition(0).highWatermark(); hw != 5 {
+			return fmt.Errorf("high watermark %d", hw)
+		}
+		return nil
+	})
+	for _, id := range []int32{2, 3} {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.IsolationLevel = -1, 1<<20, -1, 1
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, st.LeaderEpoch
+		req.Topics = []kmsg.FetchRequestTopic{{Topic: "tx", Partitions: []kmsg.FetchRequestTopicPartition{rp}}}
+		fp := rawRequest(t, c.brokers[id].dial(), 1, req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if fp.ErrorCode != 0 || fp.LastStableOffset != 3 || fetchedOffsets(t, fp.RecordBatches) != 3 ||
+			len(fp.AbortedTransactions) != 1 || fp.AbortedTransactions[0].FirstOffset != 1 {
+			t.Fatalf("broker %d: read_committed fetch: lso %d, records up to %d, aborted %+v", id, fp.LastStableOffset, fetchedOffsets(t, fp.RecordBatches), fp.AbortedTransactions)
+		}
 	}
 
 	// Leadership back on the coordinator's broker: the commit marker
