@@ -271,8 +271,11 @@ func (p *partition) syncInBackground() {
 					p.repl.syncing.Store(false)
 					return
 				}
-				p.maybeAdvanceHW()
 			}
+			// Also when another writer (a coordinator or the audit
+			// log, which fsync their own appends) made the data
+			// durable first: the high watermark still has to move.
+			p.maybeAdvanceHW()
 			p.repl.syncing.Store(false)
 			if p.log.LogEndOffset() <= p.log.DurableEndOffset() || !p.repl.syncing.CompareAndSwap(false, true) {
 				return
