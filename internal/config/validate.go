@@ -150,12 +150,15 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 	if err := checkConnectionsPerIP(merged); err != nil {
 		return err
 	}
-	protocols, err := ParseSecurityProtocolMap(raw(ListenerSecurityProtocolMap))
+	protocols, err := EffectiveSecurityProtocolMap(raw(ListenerSecurityProtocolMap), raw(ControllerListenerNames), raw(Listeners))
 	if err != nil {
 		return err
 	}
 	listeners, err := ParseListeners(Listeners, merged[Listeners].([]string), protocols)
 	if err != nil {
+		return err
+	}
+	if err := checkKRaft(merged, raw, listeners); err != nil {
 		return err
 	}
 	adv, ok := merged[AdvertisedListeners].([]string)
