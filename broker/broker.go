@@ -136,7 +136,10 @@ type Broker struct {
 	bgWG     sync.WaitGroup
 	ready    chan struct{}
 	closed   atomic.Bool
-	started  atomic.Bool
+	// skipControlledShutdown makes Close stop without telling the
+	// metadata quorum, as a killed process would. Only tests set it.
+	skipControlledShutdown atomic.Bool
+	started                atomic.Bool
 }
 
 // New validates cfg and returns a broker that is not yet running.

@@ -79,7 +79,7 @@ func (b *Broker) register() error {
 // naming this run's incarnation cannot fence a newer run of the same node
 // id.
 func (b *Broker) fenceOnClose() {
-	if !b.registered.Load() {
+	if !b.registered.Load() || b.skipControlledShutdown.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fenceTimeout)

@@ -71,6 +71,15 @@ func (c *testCluster) waitISR(name string, p int32, want ...int32) {
 }
 
 // stop closes a broker of the cluster.
+// crash stops a broker without a controlled shutdown, as if its process
+// were killed: it stays registered and in the ISRs until the leader or
+// the controller notices.
+func (c *testCluster) crash(id int32) {
+	c.t.Helper()
+	c.brokers[id].skipControlledShutdown.Store(true)
+	c.stop(id)
+}
+
 func (c *testCluster) stop(id int32) {
 	c.t.Helper()
 	if err := c.brokers[id].Close(); err != nil {
@@ -220,7 +229,7 @@ func TestReplicationISRShrinkExpand(t *testing.T) {
 	}
 	shrinks := c.brokers[1].replicas.isrShrinks
 
-	c.stop(3)
+	c.crash(3)
 	// Writes wait for broker 3 until it is out of the ISR, then
 	// continue with {1, 2}.
 	if err := produce("b"); err != nil {
@@ -239,7 +248,7 @@ func TestReplicationISRShrinkExpand(t *testing.T) {
 		}
 	}
 
-	c.stop(2)
+	c.crash(2)
 	// acks=1 does not need the ISR; the record broker 2 misses takes it
 	// out of the ISR after the lag time.
 	one := c.client(1, kgo.DefaultProduceTopic("sx"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
@@ -792,8 +801,8 @@ func TestReplicationAcksAllOutcomes(t *testing.T) {
 	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	c.stop(2)
-	c.stop(3)
+	c.crash(2)
+	c.crash(3)
 	leader := c.brokers[1]
 	p := leader.lookupTopic("ao").partition(0)
 
