@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -214,6 +215,10 @@ func (c *Cluster) Agreed(topic string, partition int32) (PartitionInfo, error) {
 			continue
 		}
 		p, err := n.Partition(context.Background(), topic, partition)
+		if notServing(err) {
+			// Started and not listening yet: it has no view.
+			continue
+		}
 		if err != nil {
 			return p, fmt.Errorf("node %d: %v", n.ID, err)
 		}
@@ -359,6 +364,13 @@ func (n *Node) DescribeQuorum(ctx context.Context) (QuorumState, error) {
 	return qs, nil
 }
 
+// notServing reports an error of a request to a node that does not
+// listen (yet): the connection was refused.
+func notServing(err error) bool {
+	var op *net.OpError
+	return err != nil && errors.As(err, &op) && op.Op == "dial"
+}
+
 // errUnsupported reports a request the broker does not support.
 func errUnsupported(err error) bool {
 	return errors.Is(err, kerr.UnsupportedVersion) || errors.Is(err, kerr.InvalidRequest) ||
@@ -391,6 +403,9 @@ func (c *Cluster) QuorumLeader(timeout time.Duration) *Node {
 				continue
 			}
 			l, err := n.quorumLeaderOf(context.Background())
+			if notServing(err) {
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("node %d: %v", n.ID, err)
 			}
