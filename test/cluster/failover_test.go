@@ -62,9 +62,9 @@ func TestLeaderFailover(t *testing.T) {
 	waitAcks(t, c, ledger, time.Now().Add(-time.Hour), 50, time.Minute)
 
 	var (
-		single   []time.Duration // partition-leader kills on a healthy cluster
-		compound []time.Duration // partition-leader kills during recovery
-		quorum   []time.Duration // quorum-leader kills: kill to a new quorum leader
+		single   []time.Duration   // partition-leader kills on a healthy cluster
+		compound []time.Duration   // partition-leader kills during recovery
+		quorum   []time.Duration   // quorum-leader kills: kill to a new quorum leader
 		down     *clustertest.Node // killed, to be restarted
 		// restarting was started again right before this fault.
 		restarting *clustertest.Node
