@@ -208,10 +208,16 @@ func (n *Node) Partition(ctx context.Context, topic string, partition int32) (Pa
 // unpaused broker reports, or an error if they differ or one cannot
 // answer. The leader it names is running.
 func (c *Cluster) Agreed(topic string, partition int32) (PartitionInfo, error) {
+	return c.AgreedOn(c.Running(), topic, partition)
+}
+
+// AgreedOn is Agreed asking only nodes (those of them that are brokers,
+// running, not paused, and listening).
+func (c *Cluster) AgreedOn(nodes []*Node, topic string, partition int32) (PartitionInfo, error) {
 	var first PartitionInfo
 	var firstID int32 = -1
-	for _, n := range c.Running() {
-		if !strings.Contains(n.Roles, "broker") || n.Paused() {
+	for _, n := range nodes {
+		if !strings.Contains(n.Roles, "broker") || !n.Running() || n.Paused() {
 			continue
 		}
 		p, err := n.Partition(context.Background(), topic, partition)
