@@ -54,6 +54,10 @@ type Options struct {
 	Binary string
 }
 
+// OffsetsTopicPartitions is offsets.topic.num.partitions in every
+// cluster (few, to keep three nodes light).
+const OffsetsTopicPartitions = 6
+
 // FastFailover are the settings every cluster starts with unless
 // Options.Settings overrides them: short broker sessions and replica lag
 // so that a dead node is noticed within about a second, and internal
@@ -66,7 +70,7 @@ var FastFailover = map[string]string{
 	"replica.fetch.backoff.ms":                 "50",
 	"replica.socket.timeout.ms":                "3000",
 	"offsets.topic.replication.factor":         "3",
-	"offsets.topic.num.partitions":             "6",
+	"offsets.topic.num.partitions":             strconv.Itoa(OffsetsTopicPartitions),
 	"transaction.state.log.replication.factor": "3",
 	"transaction.state.log.num.partitions":     "6",
 	"transaction.state.log.min.isr":            "2",
