@@ -73,7 +73,11 @@ func TestLeaderFailover(t *testing.T) {
 		rapid := i%3 == 2
 		if !rapid {
 			if down != nil {
-				down.Restart()
+				if down.Running() {
+					down.WaitServing(2 * time.Minute)
+				} else {
+					down.Restart()
+				}
 				down = nil
 			}
 			c.WaitFullISR(2*time.Minute, failoverTopic, failoverPartitions)
@@ -109,7 +113,9 @@ func TestLeaderFailover(t *testing.T) {
 		if i+1 < faults && (i+1)%3 == 2 {
 			// The next fault strikes right away: bring this victim
 			// back without waiting for it, so that a quorum remains.
-			victim.Start()
+			if !victim.Running() {
+				victim.Start()
+			}
 			restarting = victim
 			t.Logf("%s; partition 0 leader %d -> %d (epoch %d -> %d); restarted at once", desc, before.Leader, after.Leader, before.LeaderEpoch, after.LeaderEpoch)
 			// Its failover time is measured with the next fault's.
@@ -145,9 +151,6 @@ func TestLeaderFailover(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-	}
-	if down != nil {
-		down.Restart()
 	}
 	for _, n := range c.Nodes() {
 		if !n.Running() {
