@@ -33,7 +33,9 @@ const (
 // read a record that was later truncated. The producers must not have
 // detected data loss. The failover time, from the kill of partition 0's
 // leader to the first acknowledgement of a record produced after the
-// kill, is logged (min/median/max).
+// kill, is logged (min/median/max). Every fifth fault or so freezes the
+// leader of partition 0 with SIGSTOP instead of killing it, and thaws it
+// later: it comes back believing it leads and must give way and truncate.
 //
 // SKEIN_CLUSTER_FAULTS sets the number of faults (default 20, 4 with
 // -short); SKEIN_CLUSTER_SEED replays a run's choices.
@@ -65,17 +67,25 @@ func TestLeaderFailover(t *testing.T) {
 		single   []time.Duration   // partition-leader kills on a healthy cluster
 		compound []time.Duration   // partition-leader kills during recovery
 		quorum   []time.Duration   // quorum-leader kills: kill to a new quorum leader
+		paused   []time.Duration   // partition leader frozen (SIGSTOP)
 		down     *clustertest.Node // killed, to be restarted
 		// restarting was started again right before this fault.
 		restarting *clustertest.Node
 	)
 	for i := 0; i < faults; i++ {
 		rapid := i%3 == 2
+		// Some partition leaders are frozen instead of killed: a node
+		// in a long pause that comes back believing it still leads.
+		pause := !rapid && i%5 == 4 && (i+1)%3 != 2
 		if !rapid {
 			if down != nil {
-				if down.Running() {
+				switch {
+				case down.Paused():
+					down.Resume()
 					down.WaitServing(2 * time.Minute)
-				} else {
+				case down.Running():
+					down.WaitServing(2 * time.Minute)
+				default:
 					down.Restart()
 				}
 				down = nil
@@ -85,15 +95,23 @@ func TestLeaderFailover(t *testing.T) {
 		var victim *clustertest.Node
 		kind := "partition 0 leader"
 		before := c.WaitLeader(time.Minute, failoverTopic, 0, -1)
-		if i%2 == 0 {
+		switch {
+		case pause:
+			kind = "partition 0 leader, frozen with SIGSTOP"
 			victim = c.Node(before.Leader)
-		} else {
+		case i%2 == 0:
+			victim = c.Node(before.Leader)
+		default:
 			kind = "quorum leader"
 			victim = c.QuorumLeader(time.Minute)
 		}
 		ledP0 := victim.ID == before.Leader
 		killAt := time.Now()
-		victim.Kill()
+		if pause {
+			victim.Pause()
+		} else {
+			victim.Kill()
+		}
 
 		// The new leaders appear.
 		var quorumAfter time.Duration
@@ -106,7 +124,11 @@ func TestLeaderFailover(t *testing.T) {
 		if ledP0 {
 			after = waitNewLeader(t, c, before, victim)
 		}
-		desc := fmt.Sprintf("fault %d/%d: killed node %d (%s%s)", i+1, faults, victim.ID, kind, map[bool]string{true: ", during recovery", false: ""}[rapid])
+		verb := "killed"
+		if pause {
+			verb = "froze"
+		}
+		desc := fmt.Sprintf("fault %d/%d: %s node %d (%s%s)", i+1, faults, verb, victim.ID, kind, map[bool]string{true: ", during recovery", false: ""}[rapid])
 		if restarting != nil {
 			desc += fmt.Sprintf(" with node %d just restarted", restarting.ID)
 		}
@@ -135,9 +157,12 @@ func TestLeaderFailover(t *testing.T) {
 		waitAcks(t, c, ledger, killAt, 1, 2*time.Minute)
 		d, _ := ledger.FirstAckAfter(0, killAt)
 		if ledP0 {
-			if rapid {
+			switch {
+			case pause:
+				paused = append(paused, d)
+			case rapid:
 				compound = append(compound, d)
-			} else {
+			default:
 				single = append(single, d)
 			}
 		}
@@ -153,7 +178,10 @@ func TestLeaderFailover(t *testing.T) {
 		}
 	}
 	for _, n := range c.Nodes() {
-		if !n.Running() {
+		switch {
+		case n.Paused():
+			n.Resume()
+		case !n.Running():
 			n.Restart()
 		}
 	}
@@ -169,6 +197,7 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	t.Logf("failover (kill of partition 0's leader to the first acknowledged produce after it), healthy cluster: %s", clustertest.Stats(single))
 	t.Logf("failover, kill during recovery: %s", clustertest.Stats(compound))
+	t.Logf("failover, partition leader frozen (SIGSTOP): %s", clustertest.Stats(paused))
 	t.Logf("quorum leader kill to a new quorum leader: %s", clustertest.Stats(quorum))
 	clustertest.VerifyTopic(c, ledger, clustertest.VerifyOptions{Tail: tail})
 }
