@@ -456,6 +456,9 @@ func (c *Cluster) NewClient(opts ...kgo.Opt) *kgo.Client {
 			return min(time.Duration(tries)*25*time.Millisecond, 250*time.Millisecond)
 		}),
 		kgo.DialTimeout(2 * time.Second),
+		// A request to a frozen or cut-off node is given up after a
+		// few seconds instead of the default ten or more.
+		kgo.RequestTimeoutOverhead(2 * time.Second),
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {

@@ -387,6 +387,7 @@ func StartProducers(c *Cluster, l *Ledger, first int32, n int, interval time.Dur
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(2 * time.Millisecond),
 			kgo.RecordDeliveryTimeout(45 * time.Second),
+			kgo.ProduceRequestTimeout(3 * time.Second),
 			kgo.MaxBufferedRecords(20000),
 			kgo.ProducerOnDataLossDetected(func(topic string, partition int32) {
 				p.DataLoss.Add(1)
