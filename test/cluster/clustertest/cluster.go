@@ -309,6 +309,11 @@ func (n *Node) Settings() map[string]string {
 	if strings.Contains(n.Roles, "broker") {
 		s["listeners"] = BrokerListener + "://" + n.BrokerAddr + "," + ControllerListener + "://" + n.ControllerAddr
 		s["advertised.listeners"] = BrokerListener + "://" + n.AdvertisedAddr
+		if strings.Contains(n.Roles, "controller") {
+			// The address other quorum members reach this one at
+			// (its proxy, when proxied).
+			s["advertised.listeners"] += "," + ControllerListener + "://" + n.VoterAddr
+		}
 	} else {
 		s["listeners"] = ControllerListener + "://" + n.ControllerAddr
 		delete(s, "inter.broker.listener.name")
