@@ -377,23 +377,12 @@ func notServing(err error) bool {
 	return err != nil && errors.As(err, &op) && op.Op == "dial"
 }
 
-// errUnsupported reports a request the broker does not support.
-func errUnsupported(err error) bool {
-	return errors.Is(err, kerr.UnsupportedVersion) || errors.Is(err, kerr.InvalidRequest) ||
-		strings.Contains(err.Error(), "does not support") || strings.Contains(err.Error(), "too old")
-}
-
 // quorumLeaderOf returns the metadata quorum leader as node n sees it:
-// DescribeQuorum's leader, or, on a broker that does not serve
-// DescribeQuorum, DescribeCluster's controller id.
+// the controller id it reports in DescribeCluster, which every node
+// answers from its own view. (DescribeQuorum is answered by the quorum
+// leader, so a node forwards it there and cannot answer while the leader
+// it knows is unreachable.)
 func (n *Node) quorumLeaderOf(ctx context.Context) (int32, error) {
-	qs, err := n.DescribeQuorum(ctx)
-	if err == nil {
-		return qs.Leader, nil
-	}
-	if !errUnsupported(err) {
-		return -1, err
-	}
 	return n.ControllerID(ctx)
 }
 
