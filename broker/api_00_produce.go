@@ -9,8 +9,14 @@ package broker
 // offsets and the partition leader epoch assigned. LogAppendTime topics
 // get the broker's time stamped into the batch header. acks=0 gets no
 // response, and on failure its connection is closed as Kafka does; acks=1
-// is answered once appended; acks=-1 is answered once appended and fsynced
-// unless write.caching is on. Invalid acks → INVALID_REQUIRED_ACKS.
+// is answered once appended; acks=-1 is answered once the high watermark
+// passes the batch: every in-sync replica holds it, fsynced unless
+// write.caching is on (replica.go). acks=-1 is refused with
+// NOT_ENOUGH_REPLICAS before the append while the ISR is smaller than
+// min.insync.replicas, answered NOT_ENOUGH_REPLICAS_AFTER_APPEND when it
+// shrank below it meanwhile, NOT_LEADER_OR_FOLLOWER when leadership moved
+// meanwhile, and REQUEST_TIMED_OUT when timeout_ms passes first.
+// Invalid acks → INVALID_REQUIRED_ACKS.
 // Versions 0–2 are advertised (as Kafka 4 does for old librdkafka probes)
 // but answered UNSUPPORTED_VERSION: they carry message formats 0 and 1.
 // Topics with confluent.key/value.schema.validation refuse records without
@@ -37,6 +43,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,11 +53,13 @@ import (
 	"github.com/skein-streaming/skein/protocol/records"
 )
 
-// syncNeed is one partition an acks=all produce must see fsynced.
+// syncNeed is one partition an acks=all produce must see replicated: the
+// records up to last, appended in leader epoch epoch.
 type syncNeed struct {
-	p    *partition
-	last int64
-	resp *kmsg.ProduceResponseTopicPartition
+	p     *partition
+	last  int64
+	epoch int32
+	resp  *kmsg.ProduceResponseTopicPartition
 }
 
 func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protocol.Reply {
@@ -106,9 +115,9 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 			case code != 0:
 				sp.ErrorCode = code
 			default:
-				last, ok := b.producePartition(p, req.Version, req.TransactionID, rp.Records, now, sp)
-				if ok && req.Acks == -1 && !p.topic.settings.Load().writeCaching {
-					needs = append(needs, syncNeed{p: p, last: last, resp: sp})
+				last, epoch, ok := b.producePartition(p, req.Version, req.Acks, req.TransactionID, rp.Records, now, sp)
+				if ok && req.Acks == -1 && p.replicationStatus(last, epoch) != 0 {
+					needs = append(needs, syncNeed{p: p, last: last, epoch: epoch, resp: sp})
 				}
 			}
 			if sp.ErrorCode != 0 {
@@ -128,18 +137,72 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 	if len(needs) == 0 {
 		return protocol.Reply{Resp: resp}
 	}
-	return protocol.Reply{Wait: func(context.Context) kmsg.Response {
-		// fsync is not cancelled by the client leaving: the data is
-		// written and its durability does not depend on the reader.
-		for _, n := range needs {
-			if err := n.p.log.SyncTo(n.last); err != nil {
-				b.log.Error("fsync failed; partition stops acknowledging", "topic", n.p.topic.name, "partition", n.p.index, "err", err)
-				n.resp.ErrorCode = kerr.KafkaStorageError.Code
-				n.resp.BaseOffset = -1
-			}
-		}
+	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
+	deadline := time.Now().Add(timeout)
+	return protocol.Reply{Wait: func(ctx context.Context) kmsg.Response {
+		b.awaitProduce(ctx, needs, deadline)
 		return resp
 	}}
+}
+
+// awaitProduce waits until the high watermark of every partition passes
+// its records, as Kafka's DelayedProduce, and answers each partition: the
+// leader fsyncs first (unless write.caching is on); then each partition is
+// acknowledged, or answered NOT_LEADER_OR_FOLLOWER,
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND or KAFKA_STORAGE_ERROR, or
+// REQUEST_TIMED_OUT at the deadline. The fsync is not cancelled by the
+// client leaving: the data is written and its durability does not depend
+// on the reader.
+func (b *Broker) awaitProduce(ctx context.Context, needs []syncNeed, deadline time.Time) {
+	fail := func(n *syncNeed, code int16) {
+		n.resp.ErrorCode = code
+		n.resp.BaseOffset, n.resp.LogAppendTime, n.resp.LogStartOffset = -1, -1, -1
+	}
+	wake := make(chan struct{}, 1)
+	pending := make([]*syncNeed, 0, len(needs))
+	for i := range needs {
+		n := &needs[i]
+		if !n.p.writeCaching() {
+			if err := n.p.log.SyncTo(n.last); err != nil {
+				b.log.Error("fsync failed; partition stops acknowledging", "topic", n.p.topic.name, "partition", n.p.index, "err", err)
+				fail(n, kerr.KafkaStorageError.Code)
+				continue
+			}
+			n.p.maybeAdvanceHW()
+		}
+		n.p.watch(wake)
+		defer n.p.unwatch(wake)
+		pending = append(pending, n)
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		still := pending[:0]
+		for _, n := range pending {
+			switch code := n.p.replicationStatus(n.last, n.epoch); code {
+			case 0:
+			case -1:
+				still = append(still, n)
+			default:
+				fail(n, code)
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case <-wake:
+			continue
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-b.bgCtx.Done():
+		}
+		for _, n := range pending {
+			fail(n, kerr.RequestTimedOut.Code)
+		}
+		return
+	}
 }
 
 // leaderHint is a partition answered NOT_LEADER_OR_FOLLOWER or
@@ -168,8 +231,16 @@ func (b *Broker) produceLeaderHints(resp *kmsg.ProduceResponse, hints []leaderHi
 }
 
 // producePartition validates and appends one partition's batches, filling
-// sp. It returns the last offset appended and whether it succeeded.
-func (b *Broker) producePartition(p *partition, version int16, txnID *string, data []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, bool) {
+// sp. It returns the last offset appended, the leader epoch it was
+// appended in and whether it succeeded. acks=-1 is refused with
+// NOT_ENOUGH_REPLICAS while the ISR is smaller than min.insync.replicas.
+func (b *Broker) producePartition(p *partition, version, acks int16, txnID *string, data []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, int32, bool) {
+	if acks == -1 {
+		if err := p.minISRError(); err != nil {
+			setKafkaError(sp, err, kerr.NotEnoughReplicas)
+			return 0, 0, false
+		}
+	}
 	ts := p.topic.settings.Load()
 	lim := ts.limits
 	lim.NowMs = now
@@ -187,7 +258,7 @@ func (b *Broker) producePartition(p *partition, version int16, txnID *string, da
 	}
 	if err != nil {
 		setRecordsError(sp, err)
-		return 0, false
+		return 0, 0, false
 	}
 	data = data[:bi.Size]
 	var bp *batchProducer
@@ -203,7 +274,7 @@ func (b *Broker) producePartition(p *partition, version int16, txnID *string, da
 			}
 			if err != nil {
 				setKafkaError(sp, err, kerr.InvalidTxnState)
-				return 0, false
+				return 0, 0, false
 			}
 		}
 		bp = &batchProducer{id: bi.ProducerID, epoch: bi.ProducerEpoch, firstSeq: bi.BaseSequence, lastSeq: seqAdd(bi.BaseSequence, bi.LastOffsetDelta), timestamp: bi.MaxTimestamp, transactional: bi.Transactional, guard: guard}
@@ -216,25 +287,25 @@ func (b *Broker) producePartition(p *partition, version int16, txnID *string, da
 		// largest record timestamp found, whatever the client wrote.
 		records.SetMaxTimestamp(data, records.CreateTime, bi.MaxTimestamp)
 	}
-	base, last, dup, err := p.appendProducer(data, bp, now)
+	base, last, epoch, dup, err := p.appendProducer(data, bp, now)
 	var ke *kerr.Error
 	switch {
 	case errors.As(err, &ke):
 		setKafkaError(sp, err, ke)
-		return 0, false
+		return 0, 0, false
 	case err != nil:
 		b.log.Error("append failed", "topic", p.topic.name, "partition", p.index, "err", err)
 		sp.ErrorCode = kerr.KafkaStorageError.Code
-		return 0, false
+		return 0, 0, false
 	case dup:
 		// A retry of a batch already written: answer with its
-		// original offsets. It was fsynced, or is being, by the
+		// original offsets. It was replicated, or is being, for the
 		// request that wrote it; waiting for last covers both.
 		sp.LogAppendTime = -1
 	}
 	sp.BaseOffset = base
 	sp.LogStartOffset = p.log.LogStartOffset()
-	return last, true
+	return last, epoch, true
 }
 
 // errNoTransactionalID refuses a transactional batch sent without a

@@ -14,11 +14,23 @@ package broker
 // they would need records converted to message formats 0 and 1, which
 // Kafka 4 removed too. With an authorizer, each topic needs READ; the
 // partitions of other topics are answered TOPIC_AUTHORIZATION_FAILED.
-// Only the partition's leader serves it: other brokers answer
+// Consumers read below the high watermark (replica.go). The partition's
+// leader serves consumers; a follower serves consumers from v11 (KIP-392)
+// up to its own high watermark, with OFFSET_NOT_AVAILABLE for an offset it
+// has not replicated yet. Brokers without a replica answer
 // NOT_LEADER_OR_FOLLOWER (with the current leader and its epoch, v12+, and
 // its endpoint, v16+, as KIP-951 has it), and a current leader epoch older
 // or newer than the partition's is FENCED_LEADER_EPOCH or
-// UNKNOWN_LEADER_EPOCH.
+// UNKNOWN_LEADER_EPOCH. With replica.selector.class set to
+// RackAwareReplicaSelector, the leader answers a consumer that sends its
+// rack with the in-sync replica of that rack to read from
+// (PreferredReadReplica) and no records.
+// A fetch with a replica id (ReplicaState from v15) is a follower's
+// (replica_fetcher.go): it needs CLUSTER_ACTION with an authorizer, reads
+// up to the leader's log end, reports the follower's log end (its fetch
+// offset) for the high watermark and the ISR, and with a last fetched
+// epoch the leader's log does not continue gets a DivergingEpoch instead
+// of records.
 // A client with a consumer_byte_rate quota gets at most one quota window's
 // worth per response; when the response (or its handler time, against
 // request_percentage) takes it over its quota, it gets an empty response
@@ -70,12 +82,20 @@ type fetchPlan struct {
 	// quotaMax, when positive, caps the response's record bytes at what
 	// the client's consumer_byte_rate allows at once.
 	quotaMax int
+	// replicaID is the follower's node id, -1 for a consumer;
+	// brokerEpoch its broker epoch (v15+, else -1).
+	replicaID   int32
+	brokerEpoch int64
 }
 
 func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.Reply {
 	req := r.Msg.(*kmsg.FetchRequest)
 	plan := b.planFetch(req)
 	plan.listener = r.Session.Listener
+	plan.replicaID, plan.brokerEpoch = req.ReplicaID, -1
+	if req.Version >= 15 {
+		plan.replicaID, plan.brokerEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
+	}
 	plan.denied = b.fetchDenied(r.Session, plan)
 	if plan.errCode != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -198,7 +218,14 @@ func (b *Broker) planFetch(req *kmsg.FetchRequest) *fetchPlan {
 		return k
 	}
 	stateOf := func(rt *kmsg.FetchRequestTopic, rp *kmsg.FetchRequestTopicPartition) fetchPartitionState {
-		return fetchPartitionState{key: keyOf(rt, rp.Partition), fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, currentLeaderEpoch: rp.CurrentLeaderEpoch}
+		st := fetchPartitionState{key: keyOf(rt, rp.Partition), fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, currentLeaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: -1, logStartOffset: -1}
+		if req.Version >= 12 {
+			st.lastFetchedEpoch = rp.LastFetchedEpoch
+		}
+		if req.Version >= 5 {
+			st.logStartOffset = rp.LogStartOffset
+		}
+		return st
 	}
 	now := b.now()
 	if req.Version < 7 || req.SessionEpoch <= fetchSessionInitialEpoch {
@@ -383,7 +410,7 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 		if plan.denied[st.key.topic] {
 			rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		} else {
-			data, hw, lso, logStart = b.fetchPartition(&st, req, budget, res.bytes == 0, &rp)
+			data, hw, lso, logStart = b.fetchPartition(plan, &st, req, budget, res.bytes == 0, &rp)
 		}
 		if data != nil {
 			res.bufs = append(res.bufs, data)
@@ -392,7 +419,9 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 			budget -= len(*data)
 		}
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, logStart
-		if rp.ErrorCode != 0 {
+		if rp.ErrorCode != 0 || rp.DivergingEpoch.EndOffset >= 0 || rp.PreferredReadReplica >= 0 {
+			// Errors, a diverging epoch and a preferred read replica
+			// are answered at once, as in Kafka.
 			res.errors = true
 		}
 		if leaderMovedCode(rp.ErrorCode) && req.Version >= 12 {
@@ -440,6 +469,18 @@ func (b *Broker) fetchDenied(sess *protocol.Session, plan *fetchPlan) map[string
 	}
 	var denied map[string]bool
 	checked := map[string]bool{}
+	if plan.replicaID >= 0 {
+		// A follower needs CLUSTER_ACTION on the cluster; without it
+		// every partition is refused, as in Kafka.
+		if b.authorize(sess, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName) {
+			return nil
+		}
+		denied = map[string]bool{}
+		for _, st := range plan.parts {
+			denied[st.key.topic] = true
+		}
+		return denied
+	}
 	for _, st := range plan.parts {
 		name := st.key.topic
 		if name == "" || checked[name] {
@@ -467,13 +508,16 @@ func (b *Broker) sessionState(plan *fetchPlan, k fetchKey) *fetchPartitionState 
 
 // fetchPartition reads one partition. It returns the pooled buffer holding
 // the records (nil if none) and the offsets to report.
-func (b *Broker) fetchPartition(st *fetchPartitionState, req *kmsg.FetchRequest, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) (*[]byte, int64, int64, int64) {
+func (b *Broker) fetchPartition(plan *fetchPlan, st *fetchPartitionState, req *kmsg.FetchRequest, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) (*[]byte, int64, int64, int64) {
 	t := b.lookupFetchTopic(st.key)
 	if t == nil && req.Version >= 13 && b.lookupTopicID(st.key.id) == nil {
 		rp.ErrorCode = kerr.UnknownTopicID.Code
 		return nil, -1, -1, -1
 	}
-	p, code := leaderPartition(t, st.key.partition, st.currentLeaderEpoch)
+	if plan.replicaID >= 0 {
+		return b.fetchForFollower(plan, st, t, budget, first, rp)
+	}
+	p, code := readablePartition(t, st.key.partition, st.currentLeaderEpoch, req.Version)
 	if code != 0 {
 		rp.ErrorCode = code
 		return nil, -1, -1, -1
@@ -483,10 +527,78 @@ func (b *Broker) fetchPartition(st *fetchPartitionState, req *kmsg.FetchRequest,
 	if req.IsolationLevel == isolationReadCommitted {
 		upper = lso
 	}
-	if st.fetchOffset < logStart || st.fetchOffset > p.log.LogEndOffset() {
+	if leo := p.log.LogEndOffset(); st.fetchOffset < logStart || st.fetchOffset > leo {
 		rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		if !p.isLeader() && st.fetchOffset > leo && st.fetchOffset <= p.repl.leaderHW.Load() {
+			// The leader has it; this replica has not fetched it yet.
+			rp.ErrorCode = kerr.OffsetNotAvailable.Code
+		}
 		return nil, hw, lso, logStart
 	}
+	if req.Version >= 11 && req.Rack != "" && p.isLeader() && b.replicas.rackAwareReads() {
+		if id := p.preferredReadReplica(b.meta.Image(), req.Rack, plan.listener, st.fetchOffset); id >= 0 {
+			rp.PreferredReadReplica = id
+			return nil, hw, lso, logStart
+		}
+	}
+	return b.readPartition(p, st, req.IsolationLevel, upper, budget, first, hw, lso, logStart, rp)
+}
+
+// readablePartition returns the replica of partition i of t that may
+// serve a consumer's fetch: the leader's, or from Fetch v11 a follower's
+// (KIP-392); else the error to answer, as leaderPartition.
+func readablePartition(t *topic, i, currentEpoch int32, version int16) (*partition, int16) {
+	if version < 11 {
+		return leaderPartition(t, i, currentEpoch)
+	}
+	if t == nil || i < 0 || i >= t.numPartitions() {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	p := t.partition(i)
+	if p == nil {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	if code := p.checkLeaderEpoch(currentEpoch); code != 0 {
+		return nil, code
+	}
+	if r := p.currentRole(); !r.leader && r.state.Leader == NoLeader {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	return p, 0
+}
+
+// fetchForFollower serves a follower's fetch of one partition this broker
+// leads: it checks the follower's last fetched epoch against the leader's
+// log (DivergingEpoch), records the follower's position for the high
+// watermark and the ISR, and reads up to the log end.
+func (b *Broker) fetchForFollower(plan *fetchPlan, st *fetchPartitionState, t *topic, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) (*[]byte, int64, int64, int64) {
+	p, code := leaderPartition(t, st.key.partition, st.currentLeaderEpoch)
+	if code != 0 {
+		rp.ErrorCode = code
+		return nil, -1, -1, -1
+	}
+	logStart, leo := p.log.LogStartOffset(), p.log.LogEndOffset()
+	if st.lastFetchedEpoch >= 0 {
+		epoch, end := p.log.EndOffsetForEpoch(st.lastFetchedEpoch)
+		if end >= 0 && (epoch < st.lastFetchedEpoch || end < st.fetchOffset) {
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = epoch, end
+			return nil, p.highWatermark(), p.lastStableOffset(), logStart
+		}
+	}
+	if st.fetchOffset < logStart || st.fetchOffset > leo {
+		rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return nil, p.highWatermark(), p.lastStableOffset(), logStart
+	}
+	if code := p.followerFetched(plan.replicaID, plan.brokerEpoch, st.fetchOffset, st.logStartOffset, leo); code != 0 {
+		rp.ErrorCode = code
+		return nil, -1, -1, -1
+	}
+	hw, lso := p.highWatermark(), p.lastStableOffset()
+	return b.readPartition(p, st, 0, leo, budget, first, hw, lso, logStart, rp)
+}
+
+// readPartition reads the partition from the fetch offset up to upper.
+func (b *Broker) readPartition(p *partition, st *fetchPartitionState, isolation int8, upper int64, budget int, first bool, hw, lso, logStart int64, rp *kmsg.FetchResponseTopicPartition) (*[]byte, int64, int64, int64) {
 	limit := min(int(st.maxBytes), budget)
 	if st.fetchOffset >= upper || (limit <= 0 && !first) {
 		return nil, hw, lso, logStart
@@ -508,7 +620,7 @@ func (b *Broker) fetchPartition(st *fetchPartitionState, req *kmsg.FetchRequest,
 		fetchBufPool.Put(bp)
 		return nil, hw, lso, logStart
 	}
-	if req.IsolationLevel == isolationReadCommitted {
+	if isolation == isolationReadCommitted {
 		rp.AbortedTransactions = p.abortedIn(st.fetchOffset, rr.NextOffset)
 	}
 	*bp = rr.Data

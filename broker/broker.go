@@ -72,6 +72,9 @@ type Broker struct {
 	txns     txnService
 	settings *settingsResolver
 	metrics  *metrics
+	// replicas runs replication: fetchers, ISR checks, the high
+	// watermark checkpoint (replica*.go).
+	replicas *replicaManager
 
 	// schemas is what schema validation knows of the registry's topic.
 	schemas schemaIndex
@@ -166,6 +169,7 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.buildAPITable()
+	b.replicas = newReplicaManager(b)
 	b.initMetrics()
 	b.audit = newAuditor(b, b.metrics.reg)
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
@@ -202,6 +206,9 @@ func (b *Broker) Start() error {
 	}
 	if err := b.removeStrayLogs(); err != nil {
 		return err
+	}
+	if err := b.replicas.loadCheckpoint(); err != nil {
+		return fmt.Errorf("high watermarks: %w", err)
 	}
 	if err := b.reconcile(); err != nil {
 		b.closeLogs()
@@ -265,6 +272,7 @@ func (b *Broker) Start() error {
 		return err
 	}
 	b.startBackground()
+	b.replicas.start()
 	b.startMetadataListener()
 	b.runOAuthBearer()
 	close(b.ready)
@@ -293,6 +301,7 @@ func (b *Broker) Close() error {
 	b.bgCancel()
 	b.bgWG.Wait()
 	b.stopGroups()
+	b.replicas.stop()
 	err := b.closeLogs()
 	if b.meta != nil {
 		if merr := b.meta.Close(); err == nil {
@@ -462,7 +471,9 @@ func (b *Broker) dropTopic(t *topic) {
 // its log directory: it is renamed at once (so that a new replica of the
 // same partition starts empty) and removed in the background.
 func (b *Broker) deletePartitionLog(p *partition) {
+	b.replicas.unfollow(p)
 	p.wakeAll()
+	p.repl.syncWG.Wait()
 	p.log.Close()
 	dir := filepath.Join(b.cfg.DataDir, partitionDirName(p.topic.name, p.index))
 	tomb := fmt.Sprintf("%s.%s%s", dir, newIncarnation(), deletedDirSuffix)

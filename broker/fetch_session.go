@@ -38,9 +38,13 @@ type fetchPartitionState struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
-	lastHW             int64
-	lastLSO            int64
-	lastLogStart       int64
+	// lastFetchedEpoch (v12+) and logStartOffset (v5+) are a
+	// follower's: the epoch of its last batch and its log start.
+	lastFetchedEpoch int32
+	logStartOffset   int64
+	lastHW           int64
+	lastLSO          int64
+	lastLogStart     int64
 }
 
 type fetchSession struct {
@@ -123,6 +127,7 @@ func (c *fetchSessionCache) expire(now time.Time) {
 func (s *fetchSession) upsert(st fetchPartitionState) {
 	if cur, ok := s.index[st.key]; ok {
 		cur.fetchOffset, cur.maxBytes, cur.currentLeaderEpoch = st.fetchOffset, st.maxBytes, st.currentLeaderEpoch
+		cur.lastFetchedEpoch, cur.logStartOffset = st.lastFetchedEpoch, st.logStartOffset
 		return
 	}
 	st.lastHW, st.lastLSO, st.lastLogStart = -1, -1, -1

@@ -113,15 +113,20 @@ func (p *partition) appendCoordinatorTxn(batch []byte, producerID int64, epoch i
 	p.updateLSO()
 	p.snapshotOnRoll(last)
 	p.wakeAll()
+	p.afterAppend()
 	return last, nil
 }
 
+// Sync waits until the records up to last are replicated to the ISR
+// (fsynced on each), within offsets.commit.timeout.ms, as Kafka's
+// coordinator appends with acks=-1.
 func (l offsetsLog) Sync(p int32, last int64) error {
 	part, err := l.partition(p)
 	if err != nil {
 		return err
 	}
-	return part.log.SyncTo(last)
+	timeout := time.Duration(l.b.settings.brokerInt("offsets.commit.timeout.ms", 5000)) * time.Millisecond
+	return part.awaitReplicationNow(l.b.bgCtx, last, timeout)
 }
 
 // Replay reads the partition from its log start offset to its end,

@@ -73,8 +73,10 @@ type topicMetrics struct {
 func (b *Broker) initMetrics() {
 	reg := prometheus.NewRegistry()
 	b.metrics = newMetrics(reg, &b.apis)
+	b.replicas.initMetrics(reg)
 	reg.MustRegister(
 		brokerCollector{b},
+		replicaCollector{b},
 		groupCollector{b},
 		quotaCollector{b},
 		collectors.NewGoCollector(),
@@ -462,7 +464,7 @@ var (
 	descPartitions = prometheus.NewDesc("skein_replica_partitions",
 		"Partitions on this broker (Kafka ReplicaManager PartitionCount).", nil, nil)
 	descUnderReplicated = prometheus.NewDesc("skein_replica_under_replicated_partitions",
-		"Partitions led here whose ISR is smaller than the replica set; always 0 on a single node (Kafka ReplicaManager UnderReplicatedPartitions).", nil, nil)
+		"Partitions led here whose ISR is smaller than the replica set (Kafka ReplicaManager UnderReplicatedPartitions).", nil, nil)
 	descOffline = prometheus.NewDesc("skein_controller_offline_partitions",
 		"Partitions without a usable leader: here, partitions whose log failed on an I/O error (Kafka KafkaController OfflinePartitionsCount).", nil, nil)
 	descActiveController = prometheus.NewDesc("skein_controller_active_count",
@@ -507,7 +509,7 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDirUsable, prometheus.GaugeValue, float64(fs.Bavail)*float64(fs.Bsize))
 	}
 	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(parts)))
-	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, 0)
+	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, float64(b.underReplicated()))
 	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, float64(offline))
 	// b.server and b.meta are set by Start before ready is closed; until
 	// then the listeners have no connections.

@@ -421,6 +421,20 @@ func exportedMetricNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A follower, so that the replication lag series exist.
+	c := startCluster(t, 2, nil)
+	c.createAssigned(1, "followed", []int32{1, 2})
+	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if len(c.brokers[2].replicas.followerLags()) == 0 {
+			return errors.New("broker 2 follows nothing yet")
+		}
+		return nil
+	})
+	fmfs, err := c.brokers[2].Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs = append(mfs, fmfs...)
 	names := map[string]bool{}
 	for _, mf := range mfs {
 		names[mf.GetName()] = true

@@ -156,16 +156,24 @@ func (c *testCluster) createAssigned(via int32, name string, assignment ...[]int
 // setPartition proposes a new state for a partition through the shared
 // metadata, as a controller electing a leader or reassigning replicas
 // does, as a compare-and-set on the current partition epoch.
+// A compare-and-set refused because a leader changed the ISR meanwhile
+// is retried on the newer state, as a controller does.
 func (c *testCluster) setPartition(topicName string, p int32, st PartitionState) PartitionState {
 	c.t.Helper()
-	ti := c.meta.Image().Topics[topicName]
-	cur, _ := ti.Partition(p)
-	rec := MetadataRecord{Type: PartitionRecordType, Partition: &PartitionRecord{TopicID: ti.ID, Partition: p, State: st, ExpectedPartitionEpoch: ptr(cur.PartitionEpoch)}}
-	if err := c.meta.apply([]MetadataRecord{rec}); err != nil {
-		c.t.Fatal(err)
+	for {
+		ti := c.meta.Image().Topics[topicName]
+		cur, _ := ti.Partition(p)
+		rec := MetadataRecord{Type: PartitionRecordType, Partition: &PartitionRecord{TopicID: ti.ID, Partition: p, State: st, ExpectedPartitionEpoch: ptr(cur.PartitionEpoch)}}
+		err := c.meta.apply([]MetadataRecord{rec})
+		if errors.Is(err, ErrPartitionEpochMismatch) {
+			continue
+		}
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		next, _ := c.meta.Image().Topics[topicName].Partition(p)
+		return next
 	}
-	next, _ := c.meta.Image().Topics[topicName].Partition(p)
-	return next
 }
 
 func (tb *testBroker) port() int32 {
@@ -308,7 +316,7 @@ func produceTo(t *testing.T, tb *testBroker, version int16, topicName string, p 
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(version)
-	req.Acks, req.TimeoutMillis = 1, 5000
+	req.Acks, req.TimeoutMillis = -1, 10000
 	batch := recordsBatch(t, "v")
 	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topicName, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: p, Records: batch}}}}
 	resp := rawRequest(t, tb.dial(), 1, req).(*kmsg.ProduceResponse)
@@ -534,7 +542,7 @@ func TestMultiBrokerProduceConsume(t *testing.T) {
 		t.Fatalf("FindCoordinator for a transactional id: %+v", r)
 	}
 	c.waitAll(func(tb *testBroker) error {
-		if tb.lookupTopic(txnStateTopic) == nil {
+		if t := tb.lookupTopic(txnStateTopic); t == nil || t.numPartitions() != 6 {
 			return errors.New("__transaction_state not live")
 		}
 		return nil
@@ -568,13 +576,14 @@ func TestMultiBrokerProduceConsume(t *testing.T) {
 // TestMultiBrokerLeaderMove moves a partition's leader with a partition
 // record, as a controller's election does: the old leader refuses with
 // the new leader's id and epoch, a client that had the old leader
-// re-routes, and the new leader stamps its epoch into what it writes.
+// re-routes, and the new leader, which replicated the old leader's
+// record, stamps its epoch into what it writes.
 func TestMultiBrokerLeaderMove(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	ctx := testCtx(t)
 	c.createAssigned(1, "mv", []int32{1, 2, 3})
 	c.waitRole("mv", 0, 1, 0)
-	prod := c.client(3, kgo.DefaultProduceTopic("mv"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	prod := c.client(3, kgo.DefaultProduceTopic("mv"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
 	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -600,15 +609,17 @@ func TestMultiBrokerLeaderMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	p2 := c.brokers[2].lookupTopic("mv").partition(0)
-	if leo := p2.log.LogEndOffset(); leo != 1 {
+	if leo := p2.log.LogEndOffset(); leo != 2 {
 		t.Fatalf("new leader's log end %d", leo)
 	}
-	batch, err := p2.log.ReadBatchAt(0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if epoch := int32(binary.BigEndian.Uint32(batch[12:])); epoch != 1 {
-		t.Fatalf("batch written with leader epoch %d, want 1", epoch)
+	for off, want := range []int32{0, 1} {
+		batch, err := p2.log.ReadBatchAt(int64(off), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if epoch := int32(binary.BigEndian.Uint32(batch[12:])); epoch != want {
+			t.Fatalf("batch at %d written with leader epoch %d, want %d", off, epoch, want)
+		}
 	}
 	if epochs := p2.log.LeaderEpochs(); len(epochs) == 0 || epochs[len(epochs)-1].LeaderEpoch != 1 {
 		t.Fatalf("new leader's epoch cache %v", epochs)
@@ -619,7 +630,7 @@ func TestMultiBrokerLeaderMove(t *testing.T) {
 	if lp := listOffsetsFrom(t, c.brokers[2], "mv", 0, 0); lp.ErrorCode != kerr.FencedLeaderEpoch.Code {
 		t.Fatalf("list offsets with the old epoch: %+v", lp)
 	}
-	if lp := listOffsetsFrom(t, c.brokers[2], "mv", 0, 1); lp.ErrorCode != 0 || lp.Offset != 1 || lp.LeaderEpoch != 1 {
+	if lp := listOffsetsFrom(t, c.brokers[2], "mv", 0, 1); lp.ErrorCode != 0 || lp.Offset != 2 || lp.LeaderEpoch != 1 {
 		t.Fatalf("list offsets with the current epoch: %+v", lp)
 	}
 	// A compare-and-set on the superseded partition epoch is refused.
@@ -680,9 +691,16 @@ func TestMultiBrokerReassignRemovesReplica(t *testing.T) {
 	c.setPartition("ra", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, AddingReplicas: []int32{3}})
 	c.waitRole("ra", 0, 1, 1)
 	p := c.brokers[3].lookupTopic("ra").partition(0)
-	if p == nil || p.isLeader() || p.log.LogEndOffset() != 0 {
+	if p == nil || p.isLeader() {
 		t.Fatalf("re-added replica: %+v", p)
 	}
+	// The new, empty replica copies the leader's record again.
+	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if leo := p.log.LogEndOffset(); leo != 1 {
+			return fmt.Errorf("re-added replica's log end %d, want 1", leo)
+		}
+		return nil
+	})
 
 	// No leader: LEADER_NOT_AVAILABLE in Metadata, and no broker
 	// accepts writes.

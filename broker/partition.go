@@ -14,10 +14,10 @@ import (
 )
 
 // partition is one partition of which this broker holds a replica, as the
-// leader or as a follower (see role). The high watermark is the log end
-// offset: an appended batch is visible to consumers at once, and an
-// acks=all producer is answered once it is also fsynced (unless
-// write.caching is on).
+// leader or as a follower (see role). Records are visible to consumers
+// below the high watermark, which the leader advances once every in-sync
+// replica holds them durably (replica.go); an acks=all producer is
+// answered then.
 type partition struct {
 	topic *topic
 	index int32
@@ -41,6 +41,11 @@ type partition struct {
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{}
+
+	// rm is the broker's replica manager; repl the partition's
+	// replication state (replica.go).
+	rm   *replicaManager
+	repl replication
 }
 
 func (b *Broker) openPartition(t *topic, i int32, ts *topicSettings) (*partition, error) {
@@ -50,61 +55,50 @@ func (b *Broker) openPartition(t *topic, i int32, ts *topicSettings) (*partition
 	if err != nil {
 		return nil, err
 	}
-	p := &partition{topic: t, index: i, name: partitionDirName(t.name, i), log: l, waiters: map[chan struct{}]struct{}{}, now: b.now}
+	p := &partition{topic: t, index: i, name: partitionDirName(t.name, i), log: l, waiters: map[chan struct{}]struct{}{}, now: b.now, rm: b.replicas}
 	if err := p.loadProducerState(b.now().UnixMilli()); err != nil {
 		l.Close()
 		return nil, err
 	}
+	b.replicas.initPartition(p)
 	return p, nil
-}
-
-// highWatermark is the offset below which records are visible.
-func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
-
-// lastStableOffset is the read_committed bound: records of open
-// transactions are not yet stable. With no open transaction it is the
-// high watermark.
-func (p *partition) lastStableOffset() int64 {
-	if first := p.lso.Load(); first >= 0 {
-		return first
-	}
-	return p.highWatermark()
 }
 
 // append stamps the leader epoch into every batch and appends them. The
 // batches carry no producer id (internal writes, non-idempotent clients).
 func (p *partition) append(batches []byte) (base, last int64, err error) {
-	base, last, _, err = p.appendProducer(batches, nil, 0)
+	base, last, _, _, err = p.appendProducer(batches, nil, 0)
 	return base, last, err
 }
 
 // appendProducer appends one batch. For an idempotent producer's batch
 // (bp non-nil) it first applies the sequence rules: a duplicate of one of
 // the producer's last batches is not written again and its original
-// offsets are returned with dup set.
-func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64) (base, last int64, dup bool, err error) {
+// offsets are returned with dup set. epoch is the leader epoch the batch
+// was appended in.
+func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64) (base, last int64, epoch int32, dup bool, err error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	epoch, err := p.appendEpochLocked()
+	epoch, err = p.appendEpochLocked()
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, 0, false, err
 	}
 	stampLeaderEpoch(batches, epoch)
 	if bp != nil && bp.transactional && p.producers.guards[bp.id] != bp.guard {
-		return 0, 0, false, fmt.Errorf("%w: the transaction of producer %d ended while its batch was being verified", kerr.InvalidTxnState, bp.id)
+		return 0, 0, 0, false, fmt.Errorf("%w: the transaction of producer %d ended while its batch was being verified", kerr.InvalidTxnState, bp.id)
 	}
 	if bp != nil {
 		d, err := p.producers.check(*bp)
 		if err != nil {
-			return 0, 0, false, err
+			return 0, 0, 0, false, err
 		}
 		if d != nil {
-			return d.FirstOffset, d.LastOffset, true, nil
+			return d.FirstOffset, d.LastOffset, epoch, true, nil
 		}
 	}
 	base, last, err = p.log.Append(batches)
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, 0, false, err
 	}
 	if bp != nil {
 		p.producers.update(*bp, base, last, now)
@@ -114,7 +108,8 @@ func (p *partition) appendProducer(batches []byte, bp *batchProducer, now int64)
 	}
 	p.snapshotOnRoll(last)
 	p.wakeAll()
-	return base, last, false, nil
+	p.afterAppend()
+	return base, last, epoch, false, nil
 }
 
 // snapshotOnRoll writes the producer state when a segment has rolled, so
@@ -134,6 +129,7 @@ func (p *partition) snapshotOnRoll(last int64) {
 
 // close snapshots the producer state and closes the log cleanly.
 func (p *partition) close() error {
+	p.repl.syncWG.Wait()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.producers.writeSnapshot(p.log.Dir(), p.log.LogEndOffset()); err != nil {
@@ -239,11 +235,13 @@ func (p *partition) becomeLeader(st PartitionState) error {
 		return nil
 	}
 	var err error
-	if cur == nil || !cur.leader || cur.state.LeaderEpoch != st.LeaderEpoch {
+	newEpoch := cur == nil || !cur.leader || cur.state.LeaderEpoch != st.LeaderEpoch
+	if newEpoch {
 		err = p.log.AssignLeaderEpoch(st.LeaderEpoch)
 	}
 	p.role.Store(&replicaRole{state: st, leader: true})
 	p.appendMu.Unlock()
+	p.onLeader(st, newEpoch)
 	p.wakeAll()
 	if err != nil {
 		return fmt.Errorf("%s: recording leader epoch %d: %w", p.name, st.LeaderEpoch, err)
@@ -252,9 +250,10 @@ func (p *partition) becomeLeader(st PartitionState) error {
 }
 
 // becomeFollower makes this replica a follower in state st (Kafka's
-// Partition.makeFollower): it appends nothing more and serves no client
-// reads; fetches waiting on it are woken to see the change. The follower
-// keeps its log as it is.
+// Partition.makeFollower): it appends only what it fetches from the
+// leader (replica_fetcher.go), first truncating what diverges from the
+// leader's log; produces and fetches waiting on it are woken to see the
+// change.
 func (p *partition) becomeFollower(st PartitionState) {
 	p.appendMu.Lock()
 	if cur := p.role.Load(); cur != nil && !cur.leader && sameState(cur.state, st) {
@@ -263,6 +262,7 @@ func (p *partition) becomeFollower(st PartitionState) {
 	}
 	p.role.Store(&replicaRole{state: st})
 	p.appendMu.Unlock()
+	p.onFollower(st)
 	p.wakeAll()
 }
 

@@ -27,7 +27,13 @@ func registerSchema(t testing.TB, tb *testBroker, subject string, version int, i
 	key := fmt.Sprintf(`{"keytype":"SCHEMA","subject":%q,"version":%d,"magic":1}`, subject, version)
 	value := fmt.Sprintf(`{"subject":%q,"version":%d,"id":%d,"schema":"\"string\"","deleted":%t}`, subject, version, id, deleted)
 	batch := records.BuildBatch(records.CodecNone, time.Now().UnixMilli(), []records.Record{{Key: []byte(key), Value: []byte(value)}})
-	if _, _, err := tb.lookupTopic(schemasTopic).partition(0).append(batch); err != nil {
+	part := tb.lookupTopic(schemasTopic).partition(0)
+	_, last, err := part.append(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As a registry's acks=all write: readers see it once committed.
+	if err := part.awaitReplicationNow(ctx, last, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -136,7 +137,7 @@ func (p *partition) abortedIn(from, upper int64) []kmsg.FetchResponseTopicPartit
 
 // writeTxnMarker appends a COMMIT or ABORT control batch for a producer,
 // ending its open transaction on this partition, and returns the marker's
-// offset once it is fsynced.
+// offset once it is replicated to the ISR (fsynced on each).
 func (p *partition) writeTxnMarker(producerID int64, epoch int16, commit bool, coordinatorEpoch int32) (int64, error) {
 	typ := int16(controlTypeAbort)
 	if commit {
@@ -177,7 +178,8 @@ func (p *partition) writeTxnMarker(producerID int64, epoch int16, commit bool, c
 	p.snapshotOnRoll(offset)
 	p.appendMu.Unlock()
 	p.wakeAll()
-	if err := p.log.SyncTo(offset); err != nil {
+	p.afterAppend()
+	if err := p.awaitReplication(context.Background(), offset, leaderEpoch, coordinatorWriteTimeout); err != nil {
 		return 0, err
 	}
 	return offset, nil

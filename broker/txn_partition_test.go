@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -28,8 +29,12 @@ func TestPartitionTransactions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		base, _, _, err := p.appendProducer(batch, &batchProducer{id: pid, epoch: 0, firstSeq: seq, lastSeq: seq, transactional: true}, 0)
+		base, last, _, _, err := p.appendProducer(batch, &batchProducer{id: pid, epoch: 0, firstSeq: seq, lastSeq: seq, transactional: true}, 0)
 		if err != nil {
+			t.Fatal(err)
+		}
+		// The LSO is bounded by the high watermark: wait for it.
+		if err := p.awaitReplicationNow(testCtx(t), last, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		return base
@@ -101,14 +106,14 @@ func TestTxnGuardRefusesAppendAfterMarker(t *testing.T) {
 		return b
 	}
 	g := p.txnGuard(9)
-	if _, _, _, err := p.appendProducer(batch(0), &batchProducer{id: 9, firstSeq: 0, lastSeq: 0, transactional: true, guard: g}, 0); err != nil {
+	if _, _, _, _, err := p.appendProducer(batch(0), &batchProducer{id: 9, firstSeq: 0, lastSeq: 0, transactional: true, guard: g}, 0); err != nil {
 		t.Fatal(err)
 	}
 	g = p.txnGuard(9)
 	if _, err := p.writeTxnMarker(9, 0, true, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := p.appendProducer(batch(1), &batchProducer{id: 9, firstSeq: 1, lastSeq: 1, transactional: true, guard: g}, 0); !errors.Is(err, kerr.InvalidTxnState) {
+	if _, _, _, _, err := p.appendProducer(batch(1), &batchProducer{id: 9, firstSeq: 1, lastSeq: 1, transactional: true, guard: g}, 0); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("append verified before the marker: %v", err)
 	}
 	if got, hw := p.lastStableOffset(), p.highWatermark(); got != hw {

@@ -179,8 +179,8 @@ func (b *Broker) ensureTxnStateTopic(ctx context.Context) error {
 // __transaction_state.
 type txnStateLog struct{ b *Broker }
 
-// Append writes one record as an uncompressed batch and waits for its
-// fsync, creating the topic on first use.
+// Append writes one record as an uncompressed batch and waits until it is
+// replicated to the ISR (fsynced on each), creating the topic on first use.
 func (l txnStateLog) Append(p int32, key, value []byte) error {
 	if err := l.b.ensureTxnStateTopic(l.b.bgCtx); err != nil {
 		return err
@@ -195,8 +195,13 @@ func (l txnStateLog) Append(p int32, key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return part.log.SyncTo(last)
+	return part.awaitReplicationNow(l.b.bgCtx, last, coordinatorWriteTimeout)
 }
+
+// coordinatorWriteTimeout bounds how long a transaction coordinator's
+// write (its state, a marker) waits to be replicated to the ISR, as
+// Kafka's request.timeout.ms does.
+const coordinatorWriteTimeout = 30 * time.Second
 
 // Replay reads the partition from its log start offset to its end. A
 // partition this broker does not lead has nothing to load: its

@@ -583,6 +583,11 @@ func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
 // LogEndOffset is the offset the next appended record gets.
 func (l *Log) LogEndOffset() int64 { return l.logEndOffset.Load() }
 
+// DurableEndOffset is the offset below which every record is fsynced
+// (at most LogEndOffset). A replica counts only this much of its log when
+// it reports its log end for the high watermark.
+func (l *Log) DurableEndOffset() int64 { return min(l.syncedEnd.Load(), l.logEndOffset.Load()) }
+
 // Size returns the total size of the segment files in bytes.
 func (l *Log) Size() int64 {
 	l.mu.RLock()

@@ -208,7 +208,10 @@ func removeSegmentFiles(prefix, suffix string) error {
 // becomes one past the last remaining batch (equal to offset when offset
 // is a batch boundary). An offset below the LogStartOffset empties the log
 // and restarts it at offset. Truncate holds mu while it rescans the
-// segment it cuts, so reads wait for it; it is rare.
+// segment it cuts, so reads wait for it; it is rare. An offset at or past
+// the LogEndOffset truncates nothing but still drops leader-epoch entries
+// that start at or after it (an epoch a former leader assigned at its log
+// end and never wrote in), as Kafka's truncateTo does.
 func (l *Log) Truncate(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("storage: truncate to %d: %w", offset, ErrOffsetOutOfRange)
@@ -221,6 +224,12 @@ func (l *Log) Truncate(offset int64) error {
 		return err
 	}
 	if offset >= l.logEndOffset.Load() {
+		l.mu.Lock()
+		changed := l.mu.epochs.truncateFromEnd(offset)
+		l.mu.Unlock()
+		if changed {
+			return l.writeEpochs()
+		}
 		return nil
 	}
 	if err := l.truncateCleanerCheckpoint(offset); err != nil {
@@ -296,6 +305,26 @@ func (l *Log) truncateSegments(offset int64) error {
 	l.mu.epochs.truncateFromEnd(leo)
 	l.logger.Info("truncated log", "offset", offset, "log_end_offset", leo, "removed_segments", len(gone))
 	return nil
+}
+
+// TruncateFullyAndStartAt deletes every segment and restarts the log,
+// empty, at offset, which becomes both LogStartOffset and LogEndOffset, as
+// a follower does when its leader's log starts after its own log end.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("storage: start at %d: %w", offset, ErrOffsetOutOfRange)
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if err := l.truncateCleanerCheckpoint(offset); err != nil {
+		return err
+	}
+	return l.truncateFullyAndStartAt(offset)
 }
 
 // truncateFullyAndStartAt deletes every segment and restarts the log,

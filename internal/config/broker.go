@@ -87,7 +87,22 @@ const (
 	EncryptionEnable                     = "skein.encryption.enable"
 	EncryptionKeyFile                    = "skein.encryption.key.file"
 	EncryptionRotationCheckIntervalMs    = "skein.encryption.rotation.check.interval.ms"
+
+	InterBrokerListenerName                  = "inter.broker.listener.name"
+	ReplicaFetchMaxBytes                     = "replica.fetch.max.bytes"
+	ReplicaFetchResponseMaxBytes             = "replica.fetch.response.max.bytes"
+	ReplicaFetchWaitMaxMs                    = "replica.fetch.wait.max.ms"
+	ReplicaFetchMinBytes                     = "replica.fetch.min.bytes"
+	ReplicaFetchBackoffMs                    = "replica.fetch.backoff.ms"
+	ReplicaLagTimeMaxMs                      = "replica.lag.time.max.ms"
+	ReplicaSocketTimeoutMs                   = "replica.socket.timeout.ms"
+	ReplicaHighWatermarkCheckpointIntervalMs = "replica.high.watermark.checkpoint.interval.ms"
+	ReplicaSelectorClass                     = "replica.selector.class"
 )
+
+// RackAwareReplicaSelector is the replica.selector.class that lets
+// consumers fetch from a replica in their rack (KIP-392).
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
 // DefaultAuditTopic is the audit log topic, named as Confluent Platform
 // names its own so that consumers and tooling written for it apply.
@@ -299,7 +314,7 @@ var brokerDefs = []Def{
 	{Name: "offsets.retention.check.interval.ms", Type: TypeLong, Default: "600000", Validator: AtLeast(1),
 		Doc: "How often expired offsets are removed, in ms."},
 	{Name: "offsets.commit.timeout.ms", Type: TypeInt, Default: "5000", Validator: AtLeast(1),
-		Doc: "Accepted for compatibility: how long Kafka waits for an offset commit to be replicated. A single node only waits for its fsync."},
+		Doc: "How long an offset commit waits to be replicated to the in-sync replicas (fsynced on each), in ms."},
 	{Name: "offset.metadata.max.bytes", Type: TypeInt, Default: "4096",
 		Doc: "Largest metadata string of an offset commit, in bytes; a larger one is OFFSET_METADATA_TOO_LARGE."},
 	{Name: OffsetsTopicNumPartitions, Type: TypeInt, Default: "50", Validator: AtLeast(1),
@@ -333,7 +348,7 @@ var brokerDefs = []Def{
 	{Name: "controller.listener.names", Type: TypeList, NullDefault: true,
 		Doc: "Accepted for compatibility: names of Kafka's controller listeners. Skein has no separate controller protocol."},
 	{Name: "inter.broker.listener.name", Type: TypeString, NullDefault: true,
-		Doc: "Listener used between brokers; when unset, the PLAINTEXT listener."},
+		Doc: "Listener followers fetch from their leaders on; when unset, the first listener."},
 	{Name: "num.recovery.threads.per.data.dir", Type: TypeInt, Default: "2", Validator: AtLeast(1), Dynamic: true,
 		Doc: "Accepted for compatibility. Skein does not size log recovery by a thread count; the value is not used."},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Validator: AtLeast(1),
@@ -342,6 +357,26 @@ var brokerDefs = []Def{
 		Doc: "Accepted for compatibility. Skein does not implement share groups; the value is not used."},
 	{Name: "share.coordinator.state.topic.min.isr", Type: TypeShort, Default: "1", Validator: AtLeast(1),
 		Doc: "Accepted for compatibility. Skein does not implement share groups; the value is not used."},
+
+	// Replication (broker/replica*.go).
+	{Name: ReplicaFetchMaxBytes, Type: TypeInt, Default: "1048576", Validator: AtLeast(0),
+		Doc: "Bytes a follower asks for per partition in each fetch from its leader; the first batch is returned whole even if larger."},
+	{Name: ReplicaFetchResponseMaxBytes, Type: TypeInt, Default: "10485760", Validator: AtLeast(0),
+		Doc: "Bytes a follower asks for in each fetch from its leader, all partitions together."},
+	{Name: ReplicaFetchWaitMaxMs, Type: TypeInt, Default: "500",
+		Doc: "Longest time a leader holds a follower's fetch while less than replica.fetch.min.bytes is available, in ms; keep it below replica.lag.time.max.ms."},
+	{Name: ReplicaFetchMinBytes, Type: TypeInt, Default: "1",
+		Doc: "Bytes a follower's fetch waits for, up to replica.fetch.wait.max.ms."},
+	{Name: ReplicaFetchBackoffMs, Type: TypeInt, Default: "1000", Validator: AtLeast(0),
+		Doc: "Time a follower waits after a failed fetch from its leader before it fetches that partition again, in ms."},
+	{Name: ReplicaLagTimeMaxMs, Type: TypeLong, Default: "30000",
+		Doc: "A follower that has not caught up with its leader's log end for this long is removed from the in-sync replicas, in ms."},
+	{Name: ReplicaSocketTimeoutMs, Type: TypeInt, Default: "30000",
+		Doc: "Network timeout of a follower's requests to its leader, in ms, on top of replica.fetch.wait.max.ms."},
+	{Name: ReplicaHighWatermarkCheckpointIntervalMs, Type: TypeLong, Default: "5000", Validator: AtLeast(1),
+		Doc: "How often the high watermarks are written to replication-offset-checkpoint, in ms."},
+	{Name: ReplicaSelectorClass, Type: TypeClass, NullDefault: true, Validator: OneOf{RackAwareReplicaSelector},
+		Doc: "KIP-392: org.apache.kafka.common.replica.RackAwareReplicaSelector lets consumers that send a rack (client.rack) fetch from an in-sync replica in their rack; unset, consumers fetch from the leader."},
 
 	// Broker defaults of topic configs.
 	{Name: "log.cleanup.policy", Type: TypeList, Default: CleanupPolicyDelete, Dynamic: true,
