@@ -63,7 +63,7 @@ const OffsetsTopicPartitions = 6
 // so that a dead node is noticed within about a second, and internal
 // topics replicated three times.
 var FastFailover = map[string]string{
-	"broker.session.timeout.ms":                "1500",
+	"broker.session.timeout.ms":                "1000",
 	"broker.heartbeat.interval.ms":             "200",
 	"replica.lag.time.max.ms":                  "3000",
 	"replica.fetch.wait.max.ms":                "250",
