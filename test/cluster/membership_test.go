@@ -42,7 +42,9 @@ func TestReassignWhileWriting(t *testing.T) {
 	ledger := clustertest.NewLedger(topic, partitions, "reassign")
 	tail := clustertest.StartTail(c, topic, partitions)
 	prods := clustertest.StartProducers(c, ledger, 1, 2, 10*time.Millisecond)
-	waitAcks(t, c, ledger, time.Now().Add(-time.Hour), 100, time.Minute)
+	// Enough data that the new replica has something to catch up on
+	// while writes go on.
+	waitAcks(t, c, ledger, time.Now().Add(-time.Hour), 1500, 2*time.Minute)
 
 	before := c.WaitLeader(time.Minute, topic, 0, -1)
 	old := before.Leader
