@@ -92,9 +92,9 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 	req := r.Msg.(*kmsg.FetchRequest)
 	plan := b.planFetch(req)
 	plan.listener = r.Session.Listener
-	plan.replicaID, plan.brokerEpoch = req.ReplicaID, -1
+	plan.replicaID, plan.brokerEpoch = fetchReplicaID(req), -1
 	if req.Version >= 15 {
-		plan.replicaID, plan.brokerEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
+		plan.brokerEpoch = req.ReplicaState.Epoch
 	}
 	plan.denied = b.fetchDenied(r.Session, plan)
 	if plan.errCode != 0 {
@@ -104,7 +104,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 		return protocol.Reply{Resp: resp}
 	}
 	minBytes := int(max(req.MinBytes, 0))
-	if m := b.fetchQuotaMax(r); m < math.MaxInt32 {
+	if m := b.fetchQuotaMax(r); m < math.MaxInt32 && plan.replicaID < 0 {
 		plan.quotaMax = int(m)
 		minBytes = min(minBytes, plan.quotaMax)
 	}
@@ -143,7 +143,8 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 // released and the session is left as it was (a new session is not
 // created), as Kafka's getThrottledResponse.
 func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchResult, spent time.Duration) {
-	if !b.quotas.on() {
+	if !b.quotas.on() || plan.replicaID >= 0 {
+		// Replication is not subject to client quotas, as in Kafka.
 		res.commit()
 		return
 	}
@@ -169,11 +170,25 @@ func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchRes
 func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, deadline time.Time) *fetchResult {
 	wake := make(chan struct{}, 1)
 	var watched []*partition
+	// A follower's fetch also completes when a high watermark moves, so
+	// that followers (and the consumers they serve) learn it at once.
+	var hws []int64
 	for _, st := range plan.parts {
 		if p := b.lookupFetchPartition(st.key); p != nil {
 			p.watch(wake)
 			watched = append(watched, p)
+			if plan.replicaID >= 0 {
+				hws = append(hws, p.repl.hw.Load())
+			}
 		}
+	}
+	hwMoved := func() bool {
+		for i, hw := range hws {
+			if watched[i].repl.hw.Load() != hw {
+				return true
+			}
+		}
+		return false
 	}
 	defer func() {
 		for _, p := range watched {
@@ -186,7 +201,7 @@ func (b *Broker) waitFetch(ctx context.Context, plan *fetchPlan, minBytes int, d
 		select {
 		case <-wake:
 			res := b.runFetch(plan)
-			if res.bytes >= minBytes || res.errors {
+			if res.bytes >= minBytes || res.errors || hwMoved() {
 				return res
 			}
 			res.release()

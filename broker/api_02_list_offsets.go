@@ -2,8 +2,9 @@ package broker
 
 // ListOffsets (key 2), versions 0–11.
 //
-// Behavior: timestamps -2 (earliest) and -1 (latest; the last stable
-// offset under read_committed), -3 the offset of the largest timestamp
+// Behavior: timestamps -2 (earliest) and -1 (latest: the high
+// watermark, the last stable offset under read_committed, the log end
+// offset for a replica id other than -1), -3 the offset of the largest timestamp
 // (v7+, KIP-734), -4 earliest local = earliest with no tiered storage
 // (v8+), -5 latest tiered and -6 earliest pending upload answer -1 as Kafka
 // does when remote storage is off; any other timestamp finds the first
@@ -70,6 +71,12 @@ func (b *Broker) handleListOffsets(_ context.Context, r *protocol.Request) kmsg.
 			}
 			leaderEpoch := p.leaderEpoch()
 			offset, ts, err := b.listOffset(p, rp.Timestamp, req.IsolationLevel)
+			if rp.Timestamp == listLatest && req.ReplicaID != -1 {
+				// A replica (or the debugging replica id -2) asks
+				// for the log end, not the high watermark, as in
+				// Kafka.
+				offset = p.log.LogEndOffset()
+			}
 			if err != nil {
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 			} else {

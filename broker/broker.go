@@ -211,6 +211,10 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("high watermarks: %w", err)
 	}
 	if err := b.reconcile(); err != nil {
+		// Fetchers started for the partitions opened so far stop
+		// before their logs close.
+		b.bgCancel()
+		b.bgWG.Wait()
 		b.closeLogs()
 		return err
 	}

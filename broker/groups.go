@@ -139,7 +139,9 @@ func (l offsetsLog) Replay(p int32, fn func(r group.LogRecord) error) error {
 		return nil // no topic yet, or led by another broker: nothing to load
 	}
 	start := part.log.LogStartOffset()
-	_, err = part.scanBatches(start, part.highWatermark(), func(batch []byte) error {
+	// To the log end, not the high watermark, as Kafka's coordinator
+	// loads: a new leader's high watermark may lag what was committed.
+	_, err = part.scanBatches(start, part.log.LogEndOffset(), func(batch []byte) error {
 		attrs, producerID := batchAttributes(batch), batchProducerID(batch)
 		return records.ForEachRecord(batch, nil, func(rv records.RecordView) error {
 			if rv.Offset < start {

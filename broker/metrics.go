@@ -249,7 +249,11 @@ func (b *Broker) complete(req *protocol.Request, resp kmsg.Response, appendedAll
 		}
 	case *kmsg.FetchRequest:
 		if fr, ok := resp.(*kmsg.FetchResponse); ok {
-			b.countFetch(fr)
+			if fetchReplicaID(r) >= 0 {
+				b.replicas.countReplicationOut(fr)
+			} else {
+				b.countFetch(fr)
+			}
 		}
 	}
 }

@@ -109,6 +109,8 @@ type replicaManager struct {
 	isrShrinks       prometheus.Counter
 	isrExpands       prometheus.Counter
 	isrUpdateFailure prometheus.Counter
+	bytesIn          prometheus.Counter
+	bytesOut         prometheus.Counter
 }
 
 func newReplicaManager(b *Broker) *replicaManager {
@@ -527,7 +529,7 @@ func (rm *replicaManager) checkISR() {
 	}
 }
 
-// minISR returns NOT_ENOUGH_REPLICAS when an acks=all write must be
+// minISRError returns NOT_ENOUGH_REPLICAS when an acks=all write must be
 // refused because the ISR is smaller than min.insync.replicas, as Kafka's
 // Partition.appendRecordsToLeader does.
 func (p *partition) minISRError() error {

@@ -27,8 +27,9 @@ const hwCheckpointFile = "replication-offset-checkpoint"
 const hwCheckpointMaxBytes = 64 << 20
 
 // loadCheckpoint reads the high watermark checkpoint; a missing file
-// means no partition has one. A damaged file is an error: starting with
-// high watermarks of 0 would hide committed records.
+// means no partition has one. A damaged file is logged and ignored: the
+// high watermarks then start at the log start offsets, which hides
+// committed records only until leaders advance them again.
 func (rm *replicaManager) loadCheckpoint() error {
 	path := filepath.Join(rm.b.cfg.DataDir, hwCheckpointFile)
 	data, err := os.ReadFile(path)
@@ -40,7 +41,8 @@ func (rm *replicaManager) loadCheckpoint() error {
 	}
 	hws, err := parseHWCheckpoint(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		rm.b.log.Error("high watermark checkpoint unreadable; high watermarks restart from the log start offsets", "path", path, "err", err)
+		return nil
 	}
 	rm.mu.Lock()
 	rm.checkpointed = hws

@@ -57,6 +57,9 @@ type fetchTarget struct {
 	// lag is the leader's high watermark minus the follower's log end,
 	// from the last fetch (Kafka's FetcherLagMetrics).
 	lag int64
+	// lastCode is the last error the leader answered, so that a
+	// repeated one is logged once.
+	lastCode int16
 }
 
 // follow has the partition fetched from leader in leader epoch epoch. A
@@ -173,9 +176,20 @@ func (f *replicaFetcher) update(it item, fn func(t *fetchTarget)) {
 
 // delay holds the partition back for the fetch backoff.
 func (f *replicaFetcher) delay(it item) {
-	until := time.Now().Add(f.rm.backoff())
+	f.delayFor(it, f.rm.backoff())
+}
+
+func (f *replicaFetcher) delayFor(it item, d time.Duration) {
+	until := time.Now().Add(d)
 	f.update(it, func(t *fetchTarget) { t.delayUntil = until })
 }
+
+// metadataLagBackoff bounds the wait before fetching again a partition
+// the leader does not know yet (UNKNOWN_TOPIC_OR_PARTITION,
+// UNKNOWN_TOPIC_ID, UNKNOWN_LEADER_EPOCH): the leader applies the same
+// metadata moments later, and a new partition's first writes wait for
+// its followers.
+const metadataLagBackoff = 100 * time.Millisecond
 
 func (f *replicaFetcher) run() {
 	defer f.rm.b.bgWG.Done()
@@ -341,13 +355,14 @@ func (f *replicaFetcher) truncate(conn *brokerConn, items []item) error {
 				f.partitionError(it, rp.ErrorCode, "offset for leader epoch")
 				continue
 			}
+			leo, epoch := it.p.log.LogEndOffset(), latestEpoch(it.p)
 			off, done := it.p.divergenceOffset(rp.LeaderEpoch, rp.EndOffset)
 			if err := it.p.truncateAsFollower(off, it.epoch, f.source); err != nil {
 				f.rm.b.log.Error("truncation failed", "topic", it.p.topic.name, "partition", it.p.index, "err", err)
 				f.delay(it)
 				continue
 			}
-			if done {
+			if done || !progressed(leo, epoch, it.p) {
 				f.update(it, func(t *fetchTarget) { t.truncating = false })
 			}
 		}
@@ -361,18 +376,41 @@ func (f *replicaFetcher) truncate(conn *brokerConn, items []item) error {
 // partitionError handles an error the leader answered for a partition:
 // it is held back for the backoff. NOT_LEADER_OR_FOLLOWER and
 // FENCED_LEADER_EPOCH mean this broker's metadata is behind: the new
-// state, when it arrives, replaces the target; UNKNOWN_LEADER_EPOCH means
-// the leader's is, and the fetch is retried.
+// state, when it arrives, replaces the target; UNKNOWN_LEADER_EPOCH and
+// an unknown partition mean the leader's is, and the partition is tried
+// again soon.
 func (f *replicaFetcher) partitionError(it item, code int16, what string) {
 	err := kerr.ErrorForCode(code)
+	repeat := false
+	f.update(it, func(t *fetchTarget) { repeat, t.lastCode = t.lastCode == code, code })
 	switch code {
-	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code,
-		kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+	case kerr.UnknownLeaderEpoch.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+		f.rm.b.log.Debug("leader refused a follower request", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
+		f.delayFor(it, min(f.rm.backoff(), metadataLagBackoff))
+		return
+	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code:
 		f.rm.b.log.Debug("leader refused a follower request", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
 	default:
-		f.rm.b.log.Warn("leader refused a follower request", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
+		if !repeat {
+			f.rm.b.log.Warn("leader refused a follower request; retrying", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
+		}
 	}
 	f.delay(it)
+}
+
+// progressed reports whether a truncation changed the log end or the
+// latest leader epoch; one that changed neither is not repeated at once.
+func progressed(leo int64, epoch int32, p *partition) bool {
+	return p.log.LogEndOffset() != leo || latestEpoch(p) != epoch
+}
+
+// latestEpoch is the latest leader epoch of the partition's log, -1 when
+// it has none.
+func latestEpoch(p *partition) int32 {
+	if epochs := p.log.LeaderEpochs(); len(epochs) > 0 {
+		return epochs[len(epochs)-1].LeaderEpoch
+	}
+	return -1
 }
 
 // divergenceOffset is where a follower's log diverges from its leader's,
@@ -496,6 +534,9 @@ func (f *replicaFetcher) fetch(conn *brokerConn, items []item) error {
 			}
 		}
 	}
+	for _, it := range asked {
+		f.delay(it) // not in the answer
+	}
 	// Data is made durable before the next fetch reports it, and the
 	// high watermark covers only what this replica holds durably.
 	for _, d := range appended {
@@ -511,7 +552,7 @@ func (f *replicaFetcher) fetch(conn *brokerConn, items []item) error {
 		}
 		p.followerHighWatermark(d.hw)
 		lag := max(d.hw-p.log.LogEndOffset(), 0)
-		f.update(d.it, func(t *fetchTarget) { t.lag = lag })
+		f.update(d.it, func(t *fetchTarget) { t.lag, t.lastCode = lag, 0 })
 	}
 	return nil
 }
@@ -531,13 +572,20 @@ func (f *replicaFetcher) apply(it item, rp *kmsg.FetchResponseTopicPartition) bo
 		return false
 	}
 	if rp.DivergingEpoch.EndOffset >= 0 {
+		leo, epoch := p.log.LogEndOffset(), latestEpoch(p)
 		off, done := p.divergenceOffset(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
 		if err := p.truncateAsFollower(off, it.epoch, f.source); err != nil {
 			f.rm.b.log.Error("truncation failed", "topic", p.topic.name, "partition", p.index, "err", err)
 			f.delay(it)
 			return false
 		}
-		if !done {
+		switch {
+		case !progressed(leo, epoch, p):
+			// The leader's answer does not move this replica: do
+			// not spin on it.
+			f.rm.b.log.Warn("diverging epoch from the leader changed nothing; backing off", "topic", p.topic.name, "partition", p.index, "diverging_epoch", rp.DivergingEpoch.Epoch, "end_offset", rp.DivergingEpoch.EndOffset, "log_end_offset", leo)
+			f.delay(it)
+		case !done:
 			f.update(it, func(t *fetchTarget) { t.truncating = true })
 		}
 		return false
@@ -635,6 +683,7 @@ func (p *partition) appendAsFollower(data []byte, epoch, leader int32) error {
 	if err != nil {
 		return err
 	}
+	p.rm.bytesIn.Add(float64(len(batches)))
 	now := p.now().UnixMilli()
 	for off := 0; off < len(batches); {
 		size := 12 + int(binary.BigEndian.Uint32(batches[off+8:]))

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Replication metrics (docs/metrics.md), in the style of Kafka's
@@ -27,6 +28,31 @@ func (rm *replicaManager) initMetrics(reg prometheus.Registerer) {
 	rm.isrShrinks = f.counter("replica", "isr_shrinks_total", "ISR shrinks this broker made as a leader: followers removed for not catching up within replica.lag.time.max.ms (Kafka ReplicaManager IsrShrinksPerSec).")
 	rm.isrExpands = f.counter("replica", "isr_expands_total", "ISR expansions this broker made as a leader: followers that caught up added back (Kafka ReplicaManager IsrExpandsPerSec).")
 	rm.isrUpdateFailure = f.counter("replica", "isr_update_failures_total", "ISR changes this broker proposed that the metadata refused or did not apply (Kafka ReplicaManager FailedIsrUpdatesPerSec).")
+	rm.bytesIn = f.counter("replica", "bytes_in_total", "Record batch bytes this broker appended as a follower, fetched from its leaders (Kafka BrokerTopicMetrics ReplicationBytesInPerSec).")
+	rm.bytesOut = f.counter("replica", "bytes_out_total", "Record batch bytes this broker returned to followers' fetches as a leader (Kafka BrokerTopicMetrics ReplicationBytesOutPerSec).")
+}
+
+// fetchReplicaID is the replica id of a Fetch: the follower's node id, or
+// -1 for a consumer.
+func fetchReplicaID(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
+// countReplicationOut counts the record bytes of a response to a
+// follower's fetch.
+func (rm *replicaManager) countReplicationOut(resp *kmsg.FetchResponse) {
+	var n int
+	for ti := range resp.Topics {
+		for pi := range resp.Topics[ti].Partitions {
+			n += len(resp.Topics[ti].Partitions[pi].RecordBatches)
+		}
+	}
+	if n > 0 {
+		rm.bytesOut.Add(float64(n))
+	}
 }
 
 // replicaCollector reads the replication gauges at scrape time.

@@ -2,8 +2,11 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -142,6 +145,7 @@ func TestReplicationAcksAll(t *testing.T) {
 	const n = 20000
 	prod := c.client(2, kgo.DefaultProduceTopic("r3"), kgo.ProducerLinger(time.Millisecond))
 	errs := make(chan error, n)
+	start := time.Now()
 	for i := range n {
 		prod.Produce(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) { errs <- err })
 	}
@@ -150,6 +154,7 @@ func TestReplicationAcksAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Logf("%d records acknowledged by 3 replicas in %v", n, time.Since(start).Round(time.Millisecond))
 	c.waitIdentical("r3", 0, 1, 2, 3)
 	for id, tb := range c.brokers {
 		p := tb.lookupTopic("r3").partition(0)
@@ -166,6 +171,15 @@ func TestReplicationAcksAll(t *testing.T) {
 	})
 	if got := c.isr("r3", 0); !slices.Equal(got, []int32{1, 2, 3}) {
 		t.Fatalf("isr %v after the load", got)
+	}
+	// Replication traffic is counted apart from clients'.
+	if out := counterValue(t, c.brokers[1].replicas.bytesOut); out <= 0 {
+		t.Fatalf("leader's replication bytes out %v", out)
+	}
+	for _, id := range []int32{2, 3} {
+		if in := counterValue(t, c.brokers[id].replicas.bytesIn); in <= 0 {
+			t.Fatalf("broker %d replication bytes in %v", id, in)
+		}
 	}
 	cons := c.client(3, kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	seen := map[string]bool{}
@@ -362,12 +376,15 @@ func batchValues(t *testing.T, b []byte) []string {
 
 // TestReplicationIdempotenceAndTransactionsSurviveLeaderChange moves a
 // partition's leadership between replicas while an idempotent producer
-// writes and a transaction is open: the new leader knows the producer
-// (a retried batch is answered with its original offsets, not written
-// again), holds the last stable offset at the open transaction, and the
-// transaction's commit marker, written once leadership is back on the
-// coordinator's broker, replicates; read_committed consumers see each
-// committed record once and no aborted one.
+// writes, a transaction was aborted and another is open: the new leader
+// knows the producer (a retried batch is answered with its original
+// offsets, not written again; a sequence gap is refused), holds the last
+// stable offset at the open transaction, and gives read_committed
+// consumers the aborted transaction, as does a follower serving them
+// (KIP-392). The open transaction's commit marker, written once
+// leadership is back on the coordinator's broker, replicates, and a
+// read_committed consumer sees each committed record once and no aborted
+// one.
 func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) {
 	c := startCluster(t, 3, map[string]string{"transaction.state.log.num.partitions": "1", "transaction.state.log.replication.factor": "1"})
 	ctx := testCtx(t)
@@ -397,14 +414,25 @@ func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) 
 		t.Fatalf("idempotent produce: %+v", sp)
 	}
 
-	// A transaction writes one record through a franz-go transactional
-	// producer and stays open.
+	// A transaction that aborts (offsets 1 and 2, its marker), then one
+	// that writes a record (offset 3) and stays open.
 	txp := c.client(1, kgo.TransactionalID("t1"), kgo.DefaultProduceTopic("tx"), kgo.TransactionTimeout(30*time.Second))
-	if err := txp.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := txp.ProduceSync(ctx, &kgo.Record{Value: []byte("txn")}).FirstErr(); err != nil {
-		t.Fatal(err)
+	for _, end := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := txp.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		value := "aborted"
+		if end == kgo.TryCommit {
+			value = "txn"
+		}
+		if err := txp.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if end == kgo.TryAbort {
+			if err := txp.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	c.waitIdentical("tx", 0, 1, 2, 3)
 
@@ -415,7 +443,7 @@ func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) 
 	if sp := send(c.brokers[2], b0); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
 		t.Fatalf("retried batch on the new leader: %+v", sp)
 	}
-	if sp := send(c.brokers[2], idem(1, "i1")); sp.ErrorCode != 0 || sp.BaseOffset != 2 {
+	if sp := send(c.brokers[2], idem(1, "i1")); sp.ErrorCode != 0 || sp.BaseOffset != 4 {
 		t.Fatalf("next batch on the new leader: %+v", sp)
 	}
 	if sp := send(c.brokers[2], idem(5, "gap")); sp.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
@@ -428,11 +456,32 @@ func TestReplicationIdempotenceAndTransactionsSurviveLeaderChange(t *testing.T) 
 	lp := kmsg.NewListOffsetsRequestTopicPartition()
 	lp.Partition, lp.Timestamp = 0, -1
 	lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "tx", Partitions: []kmsg.ListOffsetsRequestTopicPartition{lp}}}
-	if got := rawRequest(t, c.brokers[2].dial(), 1, lo).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]; got.Offset != 1 {
-		t.Fatalf("last stable offset on the new leader %d, want 1 (the open transaction)", got.Offset)
+	if got := rawRequest(t, c.brokers[2].dial(), 1, lo).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]; got.Offset != 3 {
+		t.Fatalf("last stable offset on the new leader %d, want 3 (the open transaction)", got.Offset)
 	}
 	if producers := p2.describeProducers(); len(producers) != 2 {
 		t.Fatalf("new leader's producers %+v", producers)
+	}
+	// read_committed fetches, from the new leader and from a follower,
+	// stop at the open transaction and name the aborted one.
+	c.waitAll(func(tb *testBroker) error {
+		if hw := tb.lookupTopic("tx").partition(0).highWatermark(); hw != 5 {
+			return fmt.Errorf("high watermark %d", hw)
+		}
+		return nil
+	})
+	for _, id := range []int32{2, 3} {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.IsolationLevel = -1, 1<<20, -1, 1
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, st.LeaderEpoch
+		req.Topics = []kmsg.FetchRequestTopic{{Topic: "tx", Partitions: []kmsg.FetchRequestTopicPartition{rp}}}
+		fp := rawRequest(t, c.brokers[id].dial(), 1, req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if fp.ErrorCode != 0 || fp.LastStableOffset != 3 || fetchedOffsets(t, fp.RecordBatches) != 3 ||
+			len(fp.AbortedTransactions) != 1 || fp.AbortedTransactions[0].FirstOffset != 1 {
+			t.Fatalf("broker %d: read_committed fetch: lso %d, records up to %d, aborted %+v", id, fp.LastStableOffset, fetchedOffsets(t, fp.RecordBatches), fp.AbortedTransactions)
+		}
 	}
 
 	// Leadership back on the coordinator's broker: the commit marker
@@ -489,4 +538,306 @@ func idempotentBatch(t *testing.T, pid int64, epoch int16, seq int32, value stri
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestReplicationHighWatermarkVisibility writes a record at acks=1 while
+// both followers are stopped: the leader has it, consumers do not see it
+// (fetch, ListOffsets, read_committed), until the followers are back and
+// have it too.
+func TestReplicationHighWatermarkVisibility(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "hv", nil, []int32{1, 2, 3})
+	c.waitRole("hv", 0, 1, 0)
+	all := c.client(1, kgo.DefaultProduceTopic("hv"))
+	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(2)
+	c.stop(3)
+	one := c.client(1, kgo.DefaultProduceTopic("hv"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("second")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.brokers[1]
+	if leo := leader.lookupTopic("hv").partition(0).log.LogEndOffset(); leo != 2 {
+		t.Fatalf("leader log end %d", leo)
+	}
+	for _, version := range []int16{4, 12, 16} {
+		fp, _ := fetchFrom(t, leader, version, "hv", 0, -1)
+		if fp.ErrorCode != 0 || fp.HighWatermark != 1 || fetchedOffsets(t, fp.RecordBatches) != 1 {
+			t.Fatalf("fetch v%d: hw %d, records up to %d", version, fp.HighWatermark, fetchedOffsets(t, fp.RecordBatches))
+		}
+	}
+	if lp := listOffsetsFrom(t, leader, "hv", 0, -1); lp.Offset != 1 {
+		t.Fatalf("latest offset %d, want 1", lp.Offset)
+	}
+	c.start(2)
+	c.start(3)
+	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if fp, _ := fetchFrom(t, leader, 12, "hv", 0, -1); fp.HighWatermark != 2 || fetchedOffsets(t, fp.RecordBatches) != 2 {
+			return fmt.Errorf("hw %d", fp.HighWatermark)
+		}
+		return nil
+	})
+	c.waitIdentical("hv", 0, 1, 2, 3)
+}
+
+// TestReplicationRackAwareReads sets replica.selector.class to
+// RackAwareReplicaSelector (KIP-392): the leader sends a consumer of
+// another rack to the in-sync replica of its rack; that follower serves
+// reads up to its high watermark, and a franz-go consumer with that rack
+// consumes everything from it.
+func TestReplicationRackAwareReads(t *testing.T) {
+	c := startCluster(t, 3, map[string]string{"replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"}, "a", "b", "c")
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "rk", nil, []int32{1, 2, 3})
+	c.waitRole("rk", 0, 1, 0)
+	prod := c.client(1, kgo.DefaultProduceTopic("rk"))
+	const n = 10
+	for i := range n {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitIdentical("rk", 0, 1, 2, 3)
+	c.waitAll(func(tb *testBroker) error {
+		if hw := tb.lookupTopic("rk").partition(0).highWatermark(); hw != n {
+			return fmt.Errorf("high watermark %d", hw)
+		}
+		return nil
+	})
+	rackFetch := func(tb *testBroker, version int16, rack string) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(version)
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.Rack = -1, 1<<20, -1, rack
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, 0
+		rt := kmsg.FetchRequestTopic{Topic: "rk", Partitions: []kmsg.FetchRequestTopicPartition{rp}}
+		if version >= 13 {
+			rt.TopicID = tb.lookupTopic("rk").id
+		}
+		req.Topics = []kmsg.FetchRequestTopic{rt}
+		return rawRequest(t, tb.dial(), 1, req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	if fp := rackFetch(c.brokers[1], 11, "b"); fp.PreferredReadReplica != 2 || len(fp.RecordBatches) != 0 || fp.HighWatermark != n {
+		t.Fatalf("consumer in rack b: %+v", fp)
+	}
+	if fp := rackFetch(c.brokers[1], 13, "c"); fp.PreferredReadReplica != 3 {
+		t.Fatalf("consumer in rack c: %+v", fp)
+	}
+	for _, rack := range []string{"a", "z", ""} {
+		if fp := rackFetch(c.brokers[1], 12, rack); fp.PreferredReadReplica != -1 || fetchedOffsets(t, fp.RecordBatches) != n {
+			t.Fatalf("consumer in rack %q: preferred %d, records up to %d", rack, fp.PreferredReadReplica, fetchedOffsets(t, fp.RecordBatches))
+		}
+	}
+	// The follower serves consumers from v11, not before.
+	if fp := rackFetch(c.brokers[2], 12, "b"); fp.ErrorCode != 0 || fp.PreferredReadReplica != -1 || fetchedOffsets(t, fp.RecordBatches) != n || fp.HighWatermark != n {
+		t.Fatalf("fetch from the follower: %+v", fp)
+	}
+	if fp := rackFetch(c.brokers[2], 10, "b"); fp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("fetch v10 from the follower: %+v", fp)
+	}
+	before := counterValue(t, c.brokers[2].metrics.bytesOut)
+	cons := c.client(1, kgo.ConsumeTopics("rk"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.Rack("b"))
+	seen := 0
+	for seen < n {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", seen, n, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+		seen += fs.NumRecords()
+	}
+	if after := counterValue(t, c.brokers[2].metrics.bytesOut); after <= before {
+		t.Fatalf("the follower in the consumer's rack served nothing (%v bytes out)", after)
+	}
+}
+
+// TestReplicationHighWatermarkCheckpoint checks that a replica keeps its
+// high watermark across a restart: the follower writes it to
+// replication-offset-checkpoint when it closes and, restarted while its
+// leader is down, serves consumers up to it at once.
+func TestReplicationHighWatermarkCheckpoint(t *testing.T) {
+	c := startCluster(t, 2, nil)
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "ck", nil, []int32{1, 2})
+	c.waitRole("ck", 0, 1, 0)
+	prod := c.client(1, kgo.DefaultProduceTopic("ck"))
+	for i := range 5 {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitAll(func(tb *testBroker) error {
+		if hw := tb.lookupTopic("ck").partition(0).highWatermark(); hw != 5 {
+			return fmt.Errorf("high watermark %d", hw)
+		}
+		return nil
+	})
+	c.stop(2)
+	data, err := os.ReadFile(filepath.Join(c.dirs[2], hwCheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hws, err := parseHWCheckpoint(data)
+	if err != nil || hws["ck-0"] != 5 {
+		t.Fatalf("checkpoint %q: %v %v", data, hws, err)
+	}
+	c.stop(1)
+	tb := c.start(2)
+	if hw := tb.lookupTopic("ck").partition(0).highWatermark(); hw != 5 {
+		t.Fatalf("restarted follower's high watermark %d, want 5", hw)
+	}
+	if fp, _ := fetchFrom(t, tb, 12, "ck", 0, 0); fp.ErrorCode != 0 || fetchedOffsets(t, fp.RecordBatches) != 5 {
+		t.Fatalf("fetch from the restarted follower: %+v", fp)
+	}
+}
+
+func TestParseHWCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want map[string]int64
+		ok   bool
+	}{
+		{"0\n0\n", map[string]int64{}, true},
+		{"0\n2\na 0 5\nb.c 12 0\n", map[string]int64{"a-0": 5, "b.c-12": 0}, true},
+		{"1\n0\n", nil, false},
+		{"0\n2\na 0 5\n", nil, false},
+		{"0\n1\na 0\n", nil, false},
+		{"0\n1\na -1 5\n", nil, false},
+		{"0\n1\na 0 -5\n", nil, false},
+		{"0\n1\n 0 5\n", nil, false},
+		{"", nil, false},
+	} {
+		got, err := parseHWCheckpoint([]byte(tc.in))
+		if (err == nil) != tc.ok || (tc.ok && !maps.Equal(got, tc.want)) {
+			t.Errorf("%q: %v %v", tc.in, got, err)
+		}
+	}
+}
+
+func FuzzParseHWCheckpoint(f *testing.F) {
+	for _, s := range []string{"0\n0\n", "0\n2\na 0 5\nb 1 9\n", "0\n1\na 0", "0\n-1\n", "x"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hws, err := parseHWCheckpoint(data)
+		if err != nil {
+			return
+		}
+		for name, off := range hws {
+			if off < 0 || name == "" {
+				t.Fatalf("accepted %q: %v", data, hws)
+			}
+		}
+	})
+}
+
+func FuzzParseResponseFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 7, 0}, true)
+	f.Add([]byte{0, 0, 0, 7, 1, 3, 2, 9, 9, 0xaa}, true)
+	f.Add([]byte{0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff, 0x0f}, true)
+	f.Add([]byte{0, 0, 0, 7, 1, 2, 3}, false)
+	f.Add([]byte{0, 0}, false)
+	f.Fuzz(func(t *testing.T, frame []byte, flexible bool) {
+		body, err := parseResponseFrame(frame, 7, kmsg.Fetch.Int16(), flexible)
+		if err != nil {
+			return
+		}
+		if len(body) > len(frame)-4 {
+			t.Fatalf("body of %d bytes from a frame of %d", len(body), len(frame))
+		}
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(12)
+		_ = resp.ReadFrom(body) // must not panic
+	})
+}
+
+// acksAllProduce sends one acks=all produce of a record to broker tb and
+// returns the partition's answer; unlike produceTo it may run outside the
+// test goroutine.
+func acksAllProduce(tb *testBroker, topicName string, timeoutMs int32) (kmsg.ProduceResponseTopicPartition, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := dialBroker(ctx, tb.addr, "test", 5*time.Second, tb.Versions, 1<<20)
+	if err != nil {
+		return kmsg.ProduceResponseTopicPartition{}, err
+	}
+	defer conn.close()
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = -1, timeoutMs
+	batch := records.BuildBatch(records.CodecNone, time.Now().UnixMilli(), []records.Record{{Value: []byte("v")}})
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topicName, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+	resp, err := conn.request(req, 60*time.Second)
+	if err != nil {
+		return kmsg.ProduceResponseTopicPartition{}, err
+	}
+	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0], nil
+}
+
+// TestReplicationAcksAllOutcomes checks how an acks=all produce that
+// waits for replication ends: REQUEST_TIMED_OUT after its timeout;
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below
+// min.insync.replicas meanwhile; NOT_ENOUGH_REPLICAS, with nothing
+// appended, once it is below; NOT_LEADER_OR_FOLLOWER when leadership
+// moves meanwhile, never success.
+func TestReplicationAcksAllOutcomes(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	ctx := testCtx(t)
+	c.createWithConfigs(1, "ao", map[string]string{"min.insync.replicas": "2"}, []int32{1, 2, 3})
+	c.waitRole("ao", 0, 1, 0)
+	prod := c.client(1, kgo.DefaultProduceTopic("ao"))
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(2)
+	c.stop(3)
+	leader := c.brokers[1]
+	p := leader.lookupTopic("ao").partition(0)
+
+	sp, err := acksAllProduce(leader, "ao", 200)
+	if err != nil || sp.ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("produce without replicas, 200 ms: %+v %v", sp, err)
+	}
+	if leo := p.log.LogEndOffset(); leo != 2 {
+		t.Fatalf("log end %d after the timed out produce", leo)
+	}
+
+	waiting := func(leo int64) chan kmsg.ProduceResponseTopicPartition {
+		ch := make(chan kmsg.ProduceResponseTopicPartition, 1)
+		go func() {
+			sp, err := acksAllProduce(leader, "ao", 30000)
+			if err != nil {
+				sp.ErrorCode = -100
+			}
+			ch <- sp
+		}()
+		checkFor(t, 20*time.Second, 2*time.Millisecond, func() error {
+			if got := p.log.LogEndOffset(); got != leo {
+				return fmt.Errorf("log end %d, want %d", got, leo)
+			}
+			return nil
+		})
+		return ch
+	}
+	res := waiting(3)
+	c.setPartition("ao", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{1}, Leader: 1})
+	if sp := <-res; sp.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("produce while the ISR shrank below min.insync.replicas: %+v", sp)
+	}
+	if sp, err := acksAllProduce(leader, "ao", 30000); err != nil || sp.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("produce with the ISR below min.insync.replicas: %+v %v", sp, err)
+	}
+	if leo := p.log.LogEndOffset(); leo != 3 {
+		t.Fatalf("log end %d: NOT_ENOUGH_REPLICAS appended", leo)
+	}
+
+	c.setPartition("ao", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, Leader: 1})
+	res = waiting(4)
+	c.setPartition("ao", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}, Leader: 2})
+	if sp := <-res; sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.BaseOffset != -1 {
+		t.Fatalf("produce while leadership moved: %+v", sp)
+	}
 }

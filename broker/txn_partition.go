@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -179,7 +178,7 @@ func (p *partition) writeTxnMarker(producerID int64, epoch int16, commit bool, c
 	p.appendMu.Unlock()
 	p.wakeAll()
 	p.afterAppend()
-	if err := p.awaitReplication(context.Background(), offset, leaderEpoch, coordinatorWriteTimeout); err != nil {
+	if err := p.awaitReplication(p.rm.b.bgCtx, offset, leaderEpoch, coordinatorWriteTimeout); err != nil {
 		return 0, err
 	}
 	return offset, nil

@@ -215,10 +215,11 @@ func (l txnStateLog) Replay(p int32, fn func(key, value []byte) error) error {
 }
 
 // replayPartition calls fn with every record of the partition in offset
-// order.
+// order, to the log end as Kafka's coordinators load (a new leader's high
+// watermark may lag what was committed).
 func replayPartition(part *partition, fn func(key, value []byte) error) error {
 	start := part.log.LogStartOffset()
-	_, err := part.scanBatches(start, part.highWatermark(), func(batch []byte) error {
+	_, err := part.scanBatches(start, part.log.LogEndOffset(), func(batch []byte) error {
 		return records.ForEachRecord(batch, nil, func(rv records.RecordView) error {
 			if rv.Offset < start {
 				return nil

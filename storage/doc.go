@@ -7,9 +7,12 @@
 // never decompresses. It reads the v2 batch header itself, because the
 // header is the on-disk format. It assigns offsets (Append) or keeps them
 // (AppendWithOffsets), and serves reads, timestamp lookups, leader-epoch
-// lookups, retention, truncation and DeleteRecords. The high watermark is
-// replication state and belongs to the broker's partition; it reaches
-// storage only as Read's maxOffset.
+// lookups, retention, truncation (Truncate, and TruncateFullyAndStartAt
+// for a follower whose leader's log starts past its end) and
+// DeleteRecords. The high watermark is replication state and belongs to
+// the broker's partition; it reaches storage only as Read's maxOffset.
+// DurableEndOffset tells the broker how much of the log is fsynced, the
+// part a replica counts for the high watermark.
 //
 // # Format version
 //
@@ -157,7 +160,8 @@
 //   - appendMu serialises appends; the write call runs under appendMu
 //     only, and the new batches are published under mu afterwards.
 //   - syncMu serialises fsync rounds and everything that removes data:
-//     Truncate, DeleteRecordsBefore, EnforceRetention, Close. No fsync
+//     Truncate, TruncateFullyAndStartAt, DeleteRecordsBefore,
+//     EnforceRetention, Close. No fsync
 //     ever runs under mu, so reads never wait for one.
 //
 // After a roll, one background goroutine fsyncs the sealed segment (as

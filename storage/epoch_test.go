@@ -237,3 +237,68 @@ func TestAssignLeaderEpoch(t *testing.T) {
 		t.Fatalf("assign on a closed log: %v, want ErrClosed", err)
 	}
 }
+
+// TestTruncateAtLogEndDropsUnusedEpoch truncates at the log end: no data
+// goes, but an epoch assigned there (a leader that wrote nothing before it
+// became a follower) does, also after reopening.
+func TestTruncateAtLogEndDropsUnusedEpoch(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig(), nil)
+	if _, _, err := l.Append(makeBatch(t, spec{records: 2, valueBytes: 10, epoch: 1}, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignLeaderEpoch(3); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.LeaderEpochs(); len(got) != 2 || got[1] != (EpochEntry{LeaderEpoch: 3, StartOffset: 2}) {
+		t.Fatalf("epochs %v", got)
+	}
+	if err := l.Truncate(2); err != nil {
+		t.Fatal(err)
+	}
+	want := []EpochEntry{{LeaderEpoch: 1, StartOffset: 0}}
+	if got := l.LeaderEpochs(); !slices.Equal(got, want) || l.LogEndOffset() != 2 {
+		t.Fatalf("after truncating at the log end: epochs %v, LEO %d", got, l.LogEndOffset())
+	}
+	mustClose(t, l)
+	l = openLog(t, dir, testConfig(), nil)
+	defer mustClose(t, l)
+	if got := l.LeaderEpochs(); !slices.Equal(got, want) {
+		t.Fatalf("after reopening: epochs %v", got)
+	}
+}
+
+// TestTruncateFullyAndStartAt restarts a log, empty, past its end, as a
+// follower whose leader's log starts there does; appends continue there.
+func TestTruncateFullyAndStartAt(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig(), nil)
+	if _, _, err := l.Append(makeBatch(t, spec{records: 3, valueBytes: 10, epoch: 0}, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateFullyAndStartAt(100); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() != 100 || l.LogEndOffset() != 100 || l.DurableEndOffset() != 100 || len(l.LeaderEpochs()) != 0 {
+		t.Fatalf("LSO %d LEO %d durable %d epochs %v", l.LogStartOffset(), l.LogEndOffset(), l.DurableEndOffset(), l.LeaderEpochs())
+	}
+	last, err := l.AppendWithOffsets(setBase(makeBatch(t, spec{records: 2, valueBytes: 10, epoch: 4}, 2), 100))
+	if err != nil || last != 101 {
+		t.Fatalf("append at 100: last %d, %v", last, err)
+	}
+	if l.DurableEndOffset() != 100 {
+		t.Fatalf("durable end %d before a sync", l.DurableEndOffset())
+	}
+	if err := l.SyncTo(last); err != nil {
+		t.Fatal(err)
+	}
+	if l.DurableEndOffset() != 102 {
+		t.Fatalf("durable end %d after a sync", l.DurableEndOffset())
+	}
+	mustClose(t, l)
+	l = openLog(t, dir, testConfig(), nil)
+	defer mustClose(t, l)
+	if l.LogStartOffset() != 100 || l.LogEndOffset() != 102 {
+		t.Fatalf("after reopening: LSO %d LEO %d", l.LogStartOffset(), l.LogEndOffset())
+	}
+}

@@ -134,6 +134,19 @@ func ValidateBrokerDynamic(values map[string]string) error {
 	return err
 }
 
+// checkReplicaFetch applies Kafka's rules on the follower fetch wait: it
+// must fit within the socket timeout and the ISR lag time.
+func checkReplicaFetch(merged map[string]any) error {
+	wait, _ := merged[ReplicaFetchWaitMaxMs].(int64)
+	if socket, _ := merged[ReplicaSocketTimeoutMs].(int64); socket < wait {
+		return configError(ReplicaSocketTimeoutMs, "replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts")
+	}
+	if lag, _ := merged[ReplicaLagTimeMaxMs].(int64); lag < wait {
+		return configError(ReplicaFetchWaitMaxMs, "replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR")
+	}
+	return nil
+}
+
 // checkBroker runs the cross-config rules over merged broker values.
 func checkBroker(merged map[string]any, raw func(string) string) error {
 	if merged[NodeID].(int64) != merged[BrokerID].(int64) {
@@ -150,6 +163,9 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 	if err := checkConnectionsPerIP(merged); err != nil {
 		return err
 	}
+	if err := checkReplicaFetch(merged); err != nil {
+		return err
+	}
 	protocols, err := ParseSecurityProtocolMap(raw(ListenerSecurityProtocolMap))
 	if err != nil {
 		return err
@@ -157,6 +173,13 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 	listeners, err := ParseListeners(Listeners, merged[Listeners].([]string), protocols)
 	if err != nil {
 		return err
+	}
+	if name, _ := merged[InterBrokerListenerName].(string); name != "" && !slices.ContainsFunc(listeners, func(l Listener) bool { return l.Name == name }) {
+		names := make([]string, len(listeners))
+		for i, l := range listeners {
+			names[i] = l.Name
+		}
+		return configError(InterBrokerListenerName, "inter.broker.listener.name must be a listener name defined in listeners. The valid options based on currently configured listeners are "+strings.Join(names, ","))
 	}
 	adv, ok := merged[AdvertisedListeners].([]string)
 	if !ok {
