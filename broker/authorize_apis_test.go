@@ -189,6 +189,29 @@ func authzCases() map[kmsg.Key]authzCase {
 				Principal: kmsg.StringPtr("User:nobody"), Operation: kmsg.ACLOperationAny, PermissionType: kmsg.ACLPermissionTypeAny}}
 			return r
 		}},
+		kmsg.ElectLeaders: {versions: []int16{0}, build: func(n authzNames, v int16) kmsg.Request {
+			r := kmsg.NewPtrElectLeadersRequest()
+			r.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: n.topic, Partitions: []int32{0}}}
+			return r
+		}},
+		kmsg.AlterPartitionAssignments: {build: func(n authzNames, v int16) kmsg.Request {
+			r := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+			r.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: n.topic, Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0}}}}
+			return r
+		}},
+		kmsg.ListPartitionReassignments: {build: func(n authzNames, v int16) kmsg.Request {
+			return kmsg.NewPtrListPartitionReassignmentsRequest()
+		}},
+		kmsg.DescribeQuorum: {build: func(n authzNames, v int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeQuorumRequest()
+			r.Topics = []kmsg.DescribeQuorumRequestTopic{{Topic: "__cluster_metadata", Partitions: []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}}}
+			return r
+		}},
+		kmsg.UnregisterBroker: {build: func(n authzNames, v int16) kmsg.Request {
+			r := kmsg.NewPtrUnregisterBrokerRequest()
+			r.BrokerID = 99
+			return r
+		}},
 		kmsg.DescribeCluster: {build: func(n authzNames, v int16) kmsg.Request {
 			r := kmsg.NewPtrDescribeClusterRequest()
 			r.EndpointType = 1

@@ -50,7 +50,12 @@ type Config struct {
 	// DataDir: several brokers sharing a replicated store form a
 	// cluster.
 	Metadata MetadataStore
-	Logger   *slog.Logger
+	// Controller, if set, is the controller running on this node's member
+	// of the metadata quorum (process.roles includes controller); the
+	// broker owns it and stops it before closing Metadata. A broker that
+	// opens its own single-voter store runs its own controller.
+	Controller *Controller
+	Logger     *slog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 }
@@ -62,6 +67,9 @@ type Broker struct {
 	log  *slog.Logger
 	now  func() time.Time
 	meta MetadataStore
+	// controller is the controller of a node whose metadata store the
+	// broker opened itself (a single node), nil otherwise.
+	controller *Controller
 
 	server *protocol.Server
 	// sasl holds the SASL configuration of each SASL listener by name.
@@ -119,6 +127,9 @@ type Broker struct {
 	incarnation string
 	// registered is set once the registration is applied.
 	registered atomic.Bool
+	// coordMoves loads and unloads coordinator partitions as their
+	// leadership moves (coordinator_moves.go).
+	coordMoves coordMoves
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -176,11 +187,30 @@ func New(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// Start recovers the logs, binds the listeners and starts serving.
+// Start recovers the logs, binds the listeners and starts serving. The
+// broker owns its metadata store: a failed Start closes it, as Close
+// does.
 func (b *Broker) Start() error {
 	if !b.started.CompareAndSwap(false, true) {
 		return errors.New("broker already started")
 	}
+	err := b.start()
+	if err != nil {
+		if b.controller != nil {
+			b.controller.Close()
+		} else if b.cfg.Controller != nil {
+			b.cfg.Controller.Close()
+		}
+		if b.meta != nil {
+			b.meta.Close()
+		} else if b.cfg.Metadata != nil {
+			b.cfg.Metadata.Close()
+		}
+	}
+	return err
+}
+
+func (b *Broker) start() error {
 	if err := b.startOAuthBearer(); err != nil {
 		return err
 	}
@@ -192,12 +222,22 @@ func (b *Broker) Start() error {
 	}
 	if b.cfg.Metadata != nil {
 		b.meta = b.cfg.Metadata
+		b.controller = b.cfg.Controller
 	} else {
-		m, err := openFileMetadataStore(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), b.cfg.NodeID, b.log)
+		// A node without a configured quorum is its one voter.
+		ctx, cancel := context.WithTimeout(b.bgCtx, time.Minute)
+		m, err := OpenRaftStore(ctx, RaftStoreConfig{NodeID: b.cfg.NodeID, Dir: filepath.Join(b.cfg.DataDir, "__cluster_metadata"), Logger: b.cfg.Logger})
+		cancel()
 		if err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
 		b.meta = m
+		ctrl, err := NewController(ControllerConfig{Store: m, Settings: b.cfg.Settings, Logger: b.cfg.Logger, Now: b.cfg.Now})
+		if err != nil {
+			return err
+		}
+		ctrl.Start()
+		b.controller = ctrl
 	}
 	b.settings.setDynamic(b.meta.Image().BrokerConfigs, b.cfg.NodeID)
 	start := time.Now()
@@ -232,6 +272,7 @@ func (b *Broker) Start() error {
 		b.closeLogs()
 		return err
 	}
+	b.startCoordinatorMoves()
 	b.sessions = newFetchSessionCache(b.settings.brokerInt("max.incremental.fetch.session.cache.slots", 1000))
 	// netLimits, which a host name lookup may run at any time, reads
 	// b.server under netLim.
@@ -307,6 +348,9 @@ func (b *Broker) Close() error {
 	b.stopGroups()
 	b.replicas.stop()
 	err := b.closeLogs()
+	if b.controller != nil {
+		b.controller.Close()
+	}
 	if b.meta != nil {
 		if merr := b.meta.Close(); err == nil {
 			err = merr

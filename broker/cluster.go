@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"time"
 
@@ -65,21 +66,51 @@ func (b *Broker) register() error {
 	return nil
 }
 
-// fenceOnClose marks this broker fenced and in controlled shutdown, so
-// that no new partition is placed on it and clients stop being sent to
-// it. It waits at most fenceTimeout: a broker that cannot reach the
-// metadata quorum still closes. A record naming this run's incarnation
-// cannot fence a newer run of the same node id.
+// fenceOnClose is the broker's controlled shutdown: in one metadata batch
+// it marks itself fenced and in controlled shutdown (no new partition is
+// placed on it, clients stop being sent to it), leaves the ISR of its
+// partitions and hands the leadership of those it leads to another active
+// in-sync replica, as Kafka's controller does when a broker asks to shut
+// down. The partition records are compare-and-sets: a batch that meets a
+// newer partition state is computed again. A partition with no other
+// active in-sync replica keeps this broker as its leader (it is
+// unavailable until the broker returns). It waits at most fenceTimeout: a
+// broker that cannot reach the metadata quorum still closes. A record
+// naming this run's incarnation cannot fence a newer run of the same node
+// id.
 func (b *Broker) fenceOnClose() {
 	if !b.registered.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fenceTimeout)
 	defer cancel()
-	rec := MetadataRecord{Type: BrokerStateRecord, Broker: &BrokerRegistration{ID: b.cfg.NodeID, Incarnation: b.incarnation, Fenced: true, ControlledShutdown: true}}
-	if err := b.meta.Apply(ctx, rec); err != nil {
-		b.log.Warn("broker not fenced in the metadata on shutdown", "err", err)
+	id := b.cfg.NodeID
+	fence := MetadataRecord{Type: BrokerStateRecord, Broker: &BrokerRegistration{ID: id, Incarnation: b.incarnation, Fenced: true, ControlledShutdown: true}}
+	var err error
+	for attempt := 0; attempt < changeAttempts && ctx.Err() == nil; attempt++ {
+		img := b.meta.Image()
+		next, nerr := withBrokerState(img, id, true, true)
+		if nerr != nil {
+			err = nerr
+			break
+		}
+		recs := append([]MetadataRecord{fence}, brokerChangesInvolving(next, b.settings, id)...)
+		if err = b.meta.Apply(ctx, recs...); err == nil {
+			if len(recs) > 1 {
+				b.log.Info("controlled shutdown: partitions handed over", "partitions", len(recs)-1)
+			}
+			return
+		}
+		if !errors.Is(err, ErrPartitionEpochMismatch) {
+			break
+		}
 	}
+	if ctx.Err() == nil {
+		if err = b.meta.Apply(ctx, fence); err == nil {
+			return
+		}
+	}
+	b.log.Warn("broker not fenced in the metadata on shutdown", "err", err)
 }
 
 // assignStatelessPartitions gives every partition without a recorded
@@ -168,6 +199,9 @@ func (b *Broker) reconcilePartitions(t *topic, ti *TopicImage, ts *topicSettings
 		case !hosted && p != nil:
 			next[i], changed = nil, true
 			removed = append(removed, p)
+			if p.isLeader() {
+				b.noteLeadership(t.name, p.index, false)
+			}
 		case hosted:
 			if err := b.applyRole(p, st); err != nil && first == nil {
 				first = err
@@ -196,13 +230,18 @@ func (b *Broker) applyRole(p *partition, st PartitionState) error {
 		}
 		if !wasLeader {
 			b.log.Debug("leading partition", "topic", p.topic.name, "partition", p.index, "leader_epoch", st.LeaderEpoch)
+			b.noteLeadership(p.topic.name, p.index, true)
 		}
 		return nil
 	}
-	if p.isLeader() {
+	wasLeader := p.isLeader()
+	if wasLeader {
 		b.log.Info("partition led by another broker now", "topic", p.topic.name, "partition", p.index, "leader", st.Leader, "leader_epoch", st.LeaderEpoch)
 	}
 	p.becomeFollower(st)
+	if wasLeader {
+		b.noteLeadership(p.topic.name, p.index, false)
+	}
 	return nil
 }
 

@@ -815,7 +815,7 @@ func TestSingleNodeRegistration(t *testing.T) {
 	if err := tb2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := openFileMetadataStore(filepath.Join(tb2.dir, "__cluster_metadata"), 1, nil)
+	s, err := OpenRaftStore(testCtx(t), RaftStoreConfig{NodeID: 1, Dir: filepath.Join(tb2.dir, "__cluster_metadata")})
 	if err != nil {
 		t.Fatal(err)
 	}

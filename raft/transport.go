@@ -72,6 +72,11 @@ type TCPConfig struct {
 	MaxFrameSize int
 	// Logger receives connection errors (default: discard).
 	Logger *slog.Logger
+	// Listener, when set, is used instead of listening on Addr, and the
+	// transport owns it. Its connections are used as they are: TLS, if
+	// any, is terminated by whoever accepts them, and TLS then secures
+	// outbound connections only.
+	Listener net.Listener
 }
 
 // TCPTransport is the Transport between nodes over TCP: one outbound
@@ -120,9 +125,13 @@ func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("raft: listen %s: %w", cfg.Addr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("raft: listen %s: %w", cfg.Addr, err)
+		}
 	}
 	t := &TCPTransport{cfg: cfg, ln: ln, log: cfg.Logger.With("component", "raft-transport")}
 	t.self = cfg.AdvertiseAddr
@@ -278,7 +287,7 @@ func (t *TCPTransport) serve(c net.Conn) {
 		delete(t.mu.inbound, c)
 		t.mu.Unlock()
 	}()
-	if t.cfg.TLS != nil {
+	if t.cfg.TLS != nil && t.cfg.Listener == nil {
 		c = tls.Server(c, t.cfg.TLS)
 	}
 	c.SetReadDeadline(time.Now().Add(t.cfg.DialTimeout + t.cfg.WriteTimeout))

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Record is one record of __consumer_offsets. A nil Value is a tombstone.
@@ -275,4 +277,78 @@ func (c *Coordinator) goSync(g *group, last int64, done func(err error)) {
 		defer c.mu.Unlock()
 		done(err)
 	}()
+}
+
+// LoadPartition replays partition p of __consumer_offsets into memory:
+// the groups this coordinator takes over when its broker becomes the
+// leader of that partition. Groups of p still in memory (from an earlier
+// leadership) are dropped first, so the log is the only source.
+func (c *Coordinator) LoadPartition(p int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unloadLocked(p)
+	now := c.cfg.Now()
+	if err := c.cfg.Log.Replay(p, func(r LogRecord) error {
+		switch {
+		case r.Control:
+			c.replayTxnMarker(p, r)
+			return nil
+		case r.Transactional:
+			return c.replayTxnRecord(p, r, now)
+		}
+		return c.replayRecord(p, r.Key, r.Value, now)
+	}); err != nil {
+		c.unloadLocked(p)
+		return err
+	}
+	n := 0
+	for _, g := range c.mu.groups {
+		if g.partition == p {
+			g.finishLoad(now)
+			n++
+		}
+	}
+	c.log.Info("groups of a partition loaded", "partition", p, "groups", n)
+	return nil
+}
+
+// UnloadPartition drops the groups of partition p of __consumer_offsets
+// from memory: their coordinator is now the partition's new leader.
+// Members waiting in a rebalance are answered NOT_COORDINATOR, so that
+// they find the new coordinator.
+func (c *Coordinator) UnloadPartition(p int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.unloadLocked(p); n > 0 {
+		c.log.Info("groups of a partition unloaded", "partition", p, "groups", n)
+	}
+}
+
+func (c *Coordinator) unloadLocked(p int32) int {
+	n := 0
+	for id, g := range c.mu.groups {
+		if g.partition != p {
+			continue
+		}
+		for _, m := range g.members {
+			if m.joinCh != nil {
+				m.joinCh <- joinError(m.joinVersion, m.id, kerr.NotCoordinator.Code)
+				m.joinCh = nil
+			}
+		}
+		c.resetAssignment(g, kerr.NotCoordinator.Code)
+		delete(c.mu.groups, id)
+		n++
+	}
+	for pid, ids := range c.mu.txnGroups {
+		for id := range ids {
+			if _, ok := c.mu.groups[id]; !ok {
+				delete(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			delete(c.mu.txnGroups, pid)
+		}
+	}
+	return n
 }

@@ -298,3 +298,71 @@ func (c *Coordinator) prepareInitLocked(m *txnMeta, timeout time.Duration, expec
 	}
 	return next, nil
 }
+
+// LoadPartition replays partition p of __transaction_state: the
+// transactional ids this coordinator takes over when its broker becomes
+// the leader of that partition. Ids of p still in memory are dropped
+// first; transactions found prepared are completed, as Load does. It holds
+// the coordinator while it reads, so no request sees the partition half
+// loaded.
+func (c *Coordinator) LoadPartition(p int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unloadLocked(p)
+	loaded := map[string]*txnMeta{}
+	err := c.cfg.Log.Replay(p, func(key, value []byte) error {
+		var k kmsg.TxnMetadataKey
+		if err := k.ReadFrom(key); err != nil || k.Version != 0 {
+			return nil
+		}
+		if value == nil {
+			delete(loaded, k.TransactionalID)
+			return nil
+		}
+		m, err := decodeValue(k.TransactionalID, p, value)
+		if err != nil {
+			return err
+		}
+		loaded[m.id] = m
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("__transaction_state-%d: %w", p, err)
+	}
+	var prepared []*txnMeta
+	for id, m := range loaded {
+		c.mu.txns[id] = m
+		if m.state == PrepareCommit || m.state == PrepareAbort {
+			prepared = append(prepared, m)
+		}
+	}
+	for _, m := range prepared {
+		if m.pending == nil {
+			c.completeLocked(m)
+		}
+	}
+	c.log.Info("transactions of a partition loaded", "partition", p, "transactional_ids", len(loaded), "prepared", len(prepared))
+	return nil
+}
+
+// UnloadPartition drops the transactional ids of partition p of
+// __transaction_state: their coordinator is now the partition's new
+// leader.
+func (c *Coordinator) UnloadPartition(p int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.unloadLocked(p); n > 0 {
+		c.log.Info("transactions of a partition unloaded", "partition", p, "transactional_ids", n)
+	}
+}
+
+func (c *Coordinator) unloadLocked(p int32) int {
+	n := 0
+	for id, m := range c.mu.txns {
+		if m.partition == p {
+			delete(c.mu.txns, id)
+			n++
+		}
+	}
+	return n
+}

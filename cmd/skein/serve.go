@@ -125,6 +125,17 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	bcfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	q, err := quorumFromSettings(values, &bcfg)
+	if err != nil {
+		return err
+	}
+	if q != nil && !q.roles.Broker {
+		if o.checkConfig {
+			fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+			return nil
+		}
+		return runControllerOnly(ctx, q, values, bcfg.Logger)
+	}
 	// New checks what the settings alone cannot (listener TLS files,
 	// SASL mechanisms and users) and starts nothing, so --check-config
 	// runs it too.
@@ -135,6 +146,28 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 	if o.checkConfig {
 		fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
 		return nil
+	}
+	if q != nil {
+		// A node of a configured quorum joins it before the broker
+		// starts: the broker starts from the quorum's metadata.
+		store, ctrl, err := q.open(ctx, values, bcfg.Logger)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if ctrl != nil {
+			ctrl.Start()
+		}
+		bcfg.Metadata, bcfg.Controller = store, ctrl
+		if b, err = broker.New(bcfg); err != nil {
+			if ctrl != nil {
+				ctrl.Close()
+			}
+			store.Close()
+			return err
+		}
 	}
 	adm, err := startAdmin(values, b, bcfg.Logger)
 	if err != nil {
@@ -210,7 +243,7 @@ func brokerConfig(values map[string]string) (broker.Config, error) {
 	if strings.Contains(cfg.DataDir, ",") {
 		return cfg, fmt.Errorf("log.dirs: one data directory is supported, got %q", cfg.DataDir)
 	}
-	protoMap, err := parseProtocolMap(values["listener.security.protocol.map"])
+	protoMap, err := config.EffectiveSecurityProtocolMap(values["listener.security.protocol.map"], values[config.ControllerListenerNames], values["listeners"])
 	if err != nil {
 		return cfg, err
 	}
@@ -234,24 +267,6 @@ func brokerConfig(values map[string]string) (broker.Config, error) {
 	}
 	cfg.Settings = values
 	return cfg, nil
-}
-
-// defaultProtocolMap is Kafka's default listener.security.protocol.map.
-const defaultProtocolMap = "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
-
-func parseProtocolMap(s string) (map[string]string, error) {
-	if s == "" {
-		s = defaultProtocolMap
-	}
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		name, proto, ok := strings.Cut(strings.TrimSpace(kv), ":")
-		if !ok || name == "" || proto == "" {
-			return nil, fmt.Errorf("listener.security.protocol.map: entry %q is not NAME:PROTOCOL", kv)
-		}
-		out[strings.ToUpper(name)] = strings.ToUpper(proto)
-	}
-	return out, nil
 }
 
 // parseListeners parses Kafka's NAME://host:port,NAME2://host:port form.

@@ -88,7 +88,6 @@ const (
 	EncryptionKeyFile                    = "skein.encryption.key.file"
 	EncryptionRotationCheckIntervalMs    = "skein.encryption.rotation.check.interval.ms"
 
-	InterBrokerListenerName                  = "inter.broker.listener.name"
 	ReplicaFetchMaxBytes                     = "replica.fetch.max.bytes"
 	ReplicaFetchResponseMaxBytes             = "replica.fetch.response.max.bytes"
 	ReplicaFetchWaitMaxMs                    = "replica.fetch.wait.max.ms"
@@ -339,16 +338,28 @@ var brokerDefs = []Def{
 	// Settings of Kafka's stock KRaft server.properties that have no
 	// counterpart in Skein. They are accepted so that the file works
 	// unchanged, and reported by DescribeConfigs as Kafka does.
-	{Name: "process.roles", Type: TypeList, Default: "", Validator: ListOf{Values: []string{"broker", "controller"}, AllowEmpty: true},
-		Doc: "Accepted for compatibility. Every Skein node is both broker and controller; the value is not used."},
-	{Name: "controller.quorum.voters", Type: TypeList, Default: "",
-		Doc: "Accepted for compatibility. Skein's metadata quorum is not configured through Kafka's controller settings; the value is not used."},
-	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "",
-		Doc: "Accepted for compatibility. Skein's metadata quorum is not configured through Kafka's controller settings; the value is not used."},
-	{Name: "controller.listener.names", Type: TypeList, NullDefault: true,
-		Doc: "Accepted for compatibility: names of Kafka's controller listeners. Skein has no separate controller protocol."},
-	{Name: "inter.broker.listener.name", Type: TypeString, NullDefault: true,
+	{Name: ProcessRoles, Type: TypeList, Default: "", Validator: ListOf{Values: []string{"broker", "controller"}, AllowEmpty: true},
+		Doc: "The roles of this node in a cluster: broker, controller, or both. Unset, the node is a single combined node whose metadata quorum is itself."},
+	{Name: ControllerQuorumVoters, Type: TypeList, Default: "", Validator: quorumVotersValidator,
+		Doc: "The initial voters of the metadata quorum as {id}@{host}:{port} (their controller listeners), the same list on every node. A node of the list with an empty metadata directory bootstraps the quorum with them; other nodes join it as learners."},
+	{Name: ControllerQuorumBootstrapServers, Type: TypeList, Default: "", Validator: bootstrapServersValidator,
+		Doc: "Controller listeners (host:port) through which a node with an empty metadata directory joins the quorum as a learner. A controller whose only bootstrap server is itself starts a new quorum with itself as the only voter."},
+	{Name: ControllerListenerNames, Type: TypeList, NullDefault: true,
+		Doc: "The listener of the metadata quorum: the raft transport and the controller RPC share its port. Broker-only nodes list it too: they receive the metadata log there as raft learners."},
+	{Name: InterBrokerListenerName, Type: TypeString, NullDefault: true,
 		Doc: "Listener followers fetch from their leaders on; when unset, the first listener."},
+	{Name: "broker.session.timeout.ms", Type: TypeInt, Default: "9000", Validator: AtLeast(1),
+		Doc: "How long the active controller waits without hearing from a broker before it fences it and moves its partition leaderships to other in-sync replicas."},
+	{Name: "broker.heartbeat.interval.ms", Type: TypeInt, Default: "2000", Validator: AtLeast(1),
+		Doc: "How often the active controller checks the brokers' sessions. Brokers are heard through the metadata quorum's own heartbeats."},
+	{Name: "controller.quorum.election.timeout.ms", Type: TypeInt, Default: "1000", Validator: AtLeast(1),
+		Doc: "Time without hearing from the leader of the metadata quorum after which a voter starts an election (randomized up to twice as long)."},
+	{Name: "auto.leader.rebalance.enable", Type: TypeBoolean, Default: "true",
+		Doc: "Whether the active controller moves the leadership of partitions back to their preferred replica when a broker's imbalance exceeds leader.imbalance.per.broker.percentage."},
+	{Name: "leader.imbalance.check.interval.seconds", Type: TypeLong, Default: "300", Validator: AtLeast(1),
+		Doc: "How often the active controller checks the leader balance, in seconds."},
+	{Name: "leader.imbalance.per.broker.percentage", Type: TypeInt, Default: "10", Validator: AtLeast(0),
+		Doc: "The share (percent) of a broker's preferred partitions led by other brokers above which their preferred leaders are elected again."},
 	{Name: "num.recovery.threads.per.data.dir", Type: TypeInt, Default: "2", Validator: AtLeast(1), Dynamic: true,
 		Doc: "Accepted for compatibility. Skein does not size log recovery by a thread count; the value is not used."},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Validator: AtLeast(1),

@@ -166,7 +166,7 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 	if err := checkReplicaFetch(merged); err != nil {
 		return err
 	}
-	protocols, err := ParseSecurityProtocolMap(raw(ListenerSecurityProtocolMap))
+	protocols, err := EffectiveSecurityProtocolMap(raw(ListenerSecurityProtocolMap), raw(ControllerListenerNames), raw(Listeners))
 	if err != nil {
 		return err
 	}
@@ -180,6 +180,9 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 			names[i] = l.Name
 		}
 		return configError(InterBrokerListenerName, "inter.broker.listener.name must be a listener name defined in listeners. The valid options based on currently configured listeners are "+strings.Join(names, ","))
+	}
+	if err := checkKRaft(merged, raw, listeners); err != nil {
+		return err
 	}
 	adv, ok := merged[AdvertisedListeners].([]string)
 	if !ok {
