@@ -68,6 +68,7 @@ func TestLeaderFailover(t *testing.T) {
 		compound []time.Duration   // partition-leader kills during recovery
 		quorum   []time.Duration   // quorum-leader kills: kill to a new quorum leader
 		paused   []time.Duration   // partition leader frozen (SIGSTOP)
+		elected  []time.Duration   // healthy-cluster leader kills: kill to the new leader in every node's metadata
 		down     *clustertest.Node // killed, to be restarted
 		// restarting was started again right before this fault.
 		restarting *clustertest.Node
@@ -121,8 +122,10 @@ func TestLeaderFailover(t *testing.T) {
 			quorum = append(quorum, quorumAfter)
 		}
 		after := before
+		var electedAfter time.Duration
 		if ledP0 {
 			after = waitNewLeader(t, c, before, victim)
+			electedAfter = time.Since(killAt)
 		}
 		verb := "killed"
 		if pause {
@@ -164,9 +167,13 @@ func TestLeaderFailover(t *testing.T) {
 				compound = append(compound, d)
 			default:
 				single = append(single, d)
+				elected = append(elected, electedAfter)
 			}
 		}
 		msg := fmt.Sprintf("%s; partition 0 leader %d -> %d (epoch %d -> %d); first ack on partition 0 after %v", desc, before.Leader, after.Leader, before.LeaderEpoch, after.LeaderEpoch, d.Round(time.Millisecond))
+		if ledP0 {
+			msg += fmt.Sprintf(" (new leader in every node's metadata after %v)", electedAfter.Round(time.Millisecond))
+		}
 		if kind == "quorum leader" {
 			msg += fmt.Sprintf("; new quorum leader after %v", quorumAfter.Round(time.Millisecond))
 		}
@@ -196,6 +203,7 @@ func TestLeaderFailover(t *testing.T) {
 		t.Errorf("the producers detected data loss %d times: %v", n, prods.DataLossLog())
 	}
 	t.Logf("failover (kill of partition 0's leader to the first acknowledged produce after it), healthy cluster: %s", clustertest.Stats(single))
+	t.Logf("of which: kill to the new leader in every node's metadata: %s", clustertest.Stats(elected))
 	t.Logf("failover, kill during recovery: %s", clustertest.Stats(compound))
 	t.Logf("failover, partition leader frozen (SIGSTOP): %s", clustertest.Stats(paused))
 	t.Logf("quorum leader kill to a new quorum leader: %s", clustertest.Stats(quorum))
