@@ -75,6 +75,17 @@ func TestNetworkPartition(t *testing.T) {
 	pinned := newPinnedProducer(t, x, npTopic, 0)
 	cutAt := time.Now()
 	c.Net.Isolate(x.ID, others...)
+	// From the cut on, the isolated node, asked by the pinned client,
+	// may believe it leads: its acks=all writes must never succeed,
+	// neither before the majority elects a new leader nor after. Keep
+	// sending while the majority acknowledges writes.
+	pinnedDone := make(chan struct{})
+	var pinnedWG sync.WaitGroup
+	pinnedWG.Add(1)
+	go func() {
+		defer pinnedWG.Done()
+		pinned.run(pinnedDone)
+	}()
 
 	// The majority elects a new leader of partition 0.
 	var after clustertest.PartitionInfo
@@ -94,16 +105,6 @@ func TestNetworkPartition(t *testing.T) {
 	})
 	electedIn := time.Since(cutAt)
 
-	// The isolated node, asked by the pinned client, still may believe
-	// it leads: its acks=all writes must never succeed. Keep sending
-	// while the majority acknowledges writes.
-	pinnedDone := make(chan struct{})
-	var pinnedWG sync.WaitGroup
-	pinnedWG.Add(1)
-	go func() {
-		defer pinnedWG.Done()
-		pinned.run(pinnedDone)
-	}()
 	waitAcks(t, c, ledger, cutAt, 1, time.Minute)
 	firstAck, _ := ledger.FirstAckAfter(0, cutAt)
 	waitAcks(t, c, ledger, cutAt, 300, 2*time.Minute)
