@@ -81,6 +81,12 @@ func TestNetworkPartition(t *testing.T) {
 	// sending while the majority acknowledges writes.
 	pinnedDone := make(chan struct{})
 	var pinnedWG sync.WaitGroup
+	var stopPinned sync.Once
+	stopPinnedFn := func() {
+		stopPinned.Do(func() { close(pinnedDone) })
+		pinnedWG.Wait()
+	}
+	t.Cleanup(stopPinnedFn)
 	pinnedWG.Add(1)
 	go func() {
 		defer pinnedWG.Done()
@@ -116,8 +122,7 @@ func TestNetworkPartition(t *testing.T) {
 	})
 	// What the isolated node says about itself, for the log.
 	xview, xerr := x.Partition(context.Background(), npTopic, 0)
-	close(pinnedDone)
-	pinnedWG.Wait()
+	stopPinnedFn()
 	t.Logf("cut at %s: new leader %d (epoch %d) after %v, first acknowledged write after %v; the isolated node's own view: %v (err %v); pinned client: %s",
 		cutAt.Format("15:04:05.000"), after.Leader, after.LeaderEpoch, electedIn.Round(time.Millisecond), firstAck.Round(time.Millisecond), xview, xerr, pinned.summary())
 	if n := pinned.successes(); n > 0 {
