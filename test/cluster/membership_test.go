@@ -251,37 +251,35 @@ func waitVoters(t *testing.T, c *clustertest.Cluster, voters, observers []int32)
 	})
 }
 
-// runQuorumCommand runs `skein cluster <op>` for node n against the
-// quorum (through any running controller), retrying while the quorum has
-// no leader.
+// runQuorumCommand runs `skein cluster <op> --id <n>` (add-controller or
+// remove-controller), sending the change to the quorum through the
+// controller listeners of the running controllers. It retries while the
+// quorum is between leaders.
 func runQuorumCommand(t *testing.T, c *clustertest.Cluster, op string, n *clustertest.Node) {
 	t.Helper()
-	var boot []string
+	var ctrls []string
 	for _, m := range c.Running() {
 		if strings.Contains(m.Roles, "controller") && m.ID != n.ID {
-			boot = append(boot, m.VoterAddr)
+			ctrls = append(ctrls, m.VoterAddr)
 		}
 	}
-	args := []string{"cluster", op, "--bootstrap-controller", strings.Join(boot, ",")}
-	switch op {
-	case "add-controller":
-		args = append(args, "--config", n.ConfigPath())
-	case "remove-controller":
-		args = append(args, "--controller-id", fmt.Sprint(n.ID))
-	}
+	args := []string{"cluster", op, "--bootstrap", c.BootstrapString(), "--id", fmt.Sprint(n.ID), "--controller", strings.Join(ctrls, ",")}
 	var out []byte
 	err := c.Poll(time.Minute, func() error {
-		cmd := exec.Command(skeinBin, args...)
 		var err error
-		out, err = cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			return err
+		out, err = exec.Command(skeinBin, args...).CombinedOutput()
+		if err == nil {
+			return nil
 		}
-		if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return clustertest.Permanent(err)
+		}
+		low := strings.ToLower(string(out))
+		if strings.Contains(low, "leader") || strings.Contains(low, "timed out") || strings.Contains(low, "deadline") {
 			return fmt.Errorf("%v: %s", err, out)
 		}
-		return nil
+		return clustertest.Permanent(fmt.Errorf("%v: %s", err, out))
 	})
 	if err != nil {
 		t.Fatalf("skein %s: %v", strings.Join(args, " "), err)

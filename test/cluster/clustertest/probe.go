@@ -103,12 +103,25 @@ func (c *Cluster) Poll(timeout time.Duration, cond func() error) error {
 		if err == nil {
 			return nil
 		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
 		if time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(pollInterval)
 	}
 }
+
+// Permanent wraps an error of a Poll condition that cannot become true
+// by waiting: Poll returns it at once.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
 
 // brokerIDs is the sorted ids of running nodes with the broker role.
 func brokerIDs(nodes []*Node) []int32 {
