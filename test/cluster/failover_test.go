@@ -65,10 +65,12 @@ func TestLeaderFailover(t *testing.T) {
 
 	var (
 		single   []time.Duration   // partition-leader kills on a healthy cluster
+		both     []time.Duration   // the same, of a node that also led the quorum
 		compound []time.Duration   // partition-leader kills during recovery
 		quorum   []time.Duration   // quorum-leader kills: kill to a new quorum leader
 		paused   []time.Duration   // partition leader frozen (SIGSTOP)
 		elected  []time.Duration   // healthy-cluster leader kills: kill to the new leader in every node's metadata
+		electedB []time.Duration   // the same, of a node that also led the quorum
 		down     *clustertest.Node // killed, to be restarted
 		// restarting was started again right before this fault.
 		restarting *clustertest.Node
@@ -96,6 +98,7 @@ func TestLeaderFailover(t *testing.T) {
 		var victim *clustertest.Node
 		kind := "partition 0 leader"
 		before := c.WaitLeader(time.Minute, failoverTopic, 0, -1)
+		quorumBefore := c.QuorumLeader(time.Minute)
 		switch {
 		case pause:
 			kind = "partition 0 leader, frozen with SIGSTOP"
@@ -104,9 +107,11 @@ func TestLeaderFailover(t *testing.T) {
 			victim = c.Node(before.Leader)
 		default:
 			kind = "quorum leader"
-			victim = c.QuorumLeader(time.Minute)
+			victim = quorumBefore
 		}
 		ledP0 := victim.ID == before.Leader
+		ledQuorum := victim.ID == quorumBefore.ID
+		quorumKill := kind == "quorum leader"
 		killAt := time.Now()
 		if pause {
 			victim.Pause()
@@ -116,7 +121,7 @@ func TestLeaderFailover(t *testing.T) {
 
 		// The new leaders appear.
 		var quorumAfter time.Duration
-		if kind == "quorum leader" {
+		if quorumKill {
 			c.QuorumLeader(time.Minute)
 			quorumAfter = time.Since(killAt)
 			quorum = append(quorum, quorumAfter)
@@ -130,6 +135,12 @@ func TestLeaderFailover(t *testing.T) {
 		verb := "killed"
 		if pause {
 			verb = "froze"
+		}
+		switch {
+		case quorumKill && ledP0:
+			kind += ", also partition 0's leader"
+		case ledP0 && ledQuorum:
+			kind += ", also the quorum leader"
 		}
 		desc := fmt.Sprintf("fault %d/%d: %s node %d (%s%s)", i+1, faults, verb, victim.ID, kind, map[bool]string{true: ", during recovery", false: ""}[rapid])
 		if restarting != nil {
@@ -165,6 +176,9 @@ func TestLeaderFailover(t *testing.T) {
 				paused = append(paused, d)
 			case rapid:
 				compound = append(compound, d)
+			case ledQuorum:
+				both = append(both, d)
+				electedB = append(electedB, electedAfter)
 			default:
 				single = append(single, d)
 				elected = append(elected, electedAfter)
@@ -174,7 +188,7 @@ func TestLeaderFailover(t *testing.T) {
 		if ledP0 {
 			msg += fmt.Sprintf(" (new leader in every node's metadata after %v)", electedAfter.Round(time.Millisecond))
 		}
-		if kind == "quorum leader" {
+		if quorumKill {
 			msg += fmt.Sprintf("; new quorum leader after %v", quorumAfter.Round(time.Millisecond))
 		}
 		t.Log(msg)
@@ -203,7 +217,9 @@ func TestLeaderFailover(t *testing.T) {
 		t.Errorf("the producers detected data loss %d times: %v", n, prods.DataLossLog())
 	}
 	t.Logf("failover (kill of partition 0's leader to the first acknowledged produce after it), healthy cluster: %s", clustertest.Stats(single))
-	t.Logf("of which: kill to the new leader in every node's metadata: %s", clustertest.Stats(elected))
+	t.Logf("   of which kill to the new leader in every node's metadata: %s", clustertest.Stats(elected))
+	t.Logf("failover when the killed partition leader also led the metadata quorum: %s", clustertest.Stats(both))
+	t.Logf("   of which kill to the new leader in every node's metadata: %s", clustertest.Stats(electedB))
 	t.Logf("failover, kill during recovery: %s", clustertest.Stats(compound))
 	t.Logf("failover, partition leader frozen (SIGSTOP): %s", clustertest.Stats(paused))
 	t.Logf("quorum leader kill to a new quorum leader: %s", clustertest.Stats(quorum))
