@@ -39,7 +39,7 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *protocol.Request) km
 	req := r.Msg.(*kmsg.ElectLeadersRequest)
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	all := req.Topics == nil
-	img := b.meta.Image()
+	img := b.freshImage(ctx)
 	type tp struct {
 		topic string
 		p     int32

@@ -48,6 +48,7 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, r *proto
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	b.freshImage(ctx) // decide on the current state
 	for _, t := range req.Topics {
 		rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		rt.Topic = t.Topic

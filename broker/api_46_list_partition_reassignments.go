@@ -19,14 +19,14 @@ import (
 	"github.com/skein-streaming/skein/protocol"
 )
 
-func (b *Broker) handleListPartitionReassignments(_ context.Context, r *protocol.Request) kmsg.Response {
+func (b *Broker) handleListPartitionReassignments(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	if !b.authorizeCluster(r.Session, acl.OpDescribe) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp
 	}
-	img := b.meta.Image()
+	img := b.freshImage(ctx)
 	list := func(t *TopicImage, parts []int32) {
 		rt := kmsg.NewListPartitionReassignmentsResponseTopic()
 		rt.Topic = t.Name

@@ -41,7 +41,7 @@ func (b *Broker) handleUnregisterBroker(ctx context.Context, r *protocol.Request
 }
 
 func (b *Broker) unregisterBroker(ctx context.Context, id int32) (int16, string) {
-	img := b.meta.Image()
+	img := b.freshImage(ctx)
 	reg, ok := img.Broker(id)
 	if !ok {
 		return kerr.BrokerIDNotRegistered.Code, fmt.Sprintf("Broker ID %d is not currently registered", id)

@@ -9,6 +9,7 @@ package broker
 // refused and computed again.
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -320,4 +321,17 @@ func withBrokerState(img *MetadataImage, id int32, fenced, shutdown bool) (*Meta
 		return nil, fmt.Errorf("broker %d: %w", id, err)
 	}
 	return next, nil
+}
+
+// freshImage returns the metadata image once this broker's member of the
+// quorum has applied everything committed before the call (a linearizable
+// read), so that an admin request decides on the current state. A store
+// without such a barrier answers its image as is.
+func (b *Broker) freshImage(ctx context.Context) *MetadataImage {
+	if s, ok := b.meta.(interface{ Barrier(context.Context) error }); ok {
+		if err := s.Barrier(ctx); err != nil {
+			b.log.Debug("metadata barrier failed; answering from the local image", "err", err)
+		}
+	}
+	return b.meta.Image()
 }
