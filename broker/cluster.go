@@ -327,8 +327,21 @@ func rackPtr(rack string) *string {
 	return &rack
 }
 
-// controllerID is the node id reported as the controller.
-func (b *Broker) controllerID() int32 { return b.meta.ControllerID() }
+// controllerID is the node id reported as the controller (Metadata,
+// DescribeCluster): the leader of the metadata quorum. When the leader is
+// not an active broker (a controller-only node, which clients cannot
+// reach) this broker names itself, as Kafka's brokers name an alive
+// broker then: admin clients send it the requests meant for the
+// controller, which it serves through the metadata quorum.
+func (b *Broker) controllerID() int32 {
+	id := b.meta.ControllerID()
+	if id < 0 || !b.meta.Image().activeBroker(id) {
+		if b.registered.Load() {
+			return b.cfg.NodeID
+		}
+	}
+	return id
+}
 
 // coordinates reports whether this broker coordinates the keys that map
 // to partition p of an internal topic (__consumer_offsets,

@@ -68,6 +68,15 @@ type Controller struct {
 	leading       bool
 	leaderSince   time.Time
 	lastRebalance time.Time
+	// registered is when this controller first saw each broker's
+	// current incarnation: a registration starts a session, as a
+	// broker's registration request does in Kafka.
+	registered map[int32]seenRegistration
+}
+
+type seenRegistration struct {
+	incarnation string
+	at          time.Time
 }
 
 // NewController returns a controller for the node of cfg.Store; Start
@@ -101,6 +110,7 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 		imbalancePct:   settings.brokerInt("leader.imbalance.per.broker.percentage", 10),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.registered = map[int32]seenRegistration{}
 	return c, nil
 }
 
@@ -166,11 +176,15 @@ func (c *Controller) step() {
 
 // lastContact is when the leader last heard from broker id: never before
 // this node became the active controller (a new controller gives every
-// broker a full session, as Kafka's does).
+// broker a full session, as Kafka's does) nor before the broker's current
+// registration.
 func (c *Controller) lastContact(id int32) time.Time {
 	t, ok := c.store.LastContact(id)
 	if !ok || t.Before(c.leaderSince) {
-		return c.leaderSince
+		t = c.leaderSince
+	}
+	if r := c.registered[id].at; r.After(t) {
+		t = r
 	}
 	return t
 }
@@ -178,11 +192,19 @@ func (c *Controller) lastContact(id int32) time.Time {
 // checkSessions fences brokers whose session expired and unfences fenced
 // brokers that are heard from again and caught up.
 func (c *Controller) checkSessions(img *MetadataImage, now time.Time) {
+	for id := range c.registered {
+		if _, ok := img.Brokers[id]; !ok {
+			delete(c.registered, id)
+		}
+	}
 	for _, id := range img.BrokerIDs() {
 		reg := img.Brokers[id]
+		if c.registered[id].incarnation != reg.Incarnation {
+			c.registered[id] = seenRegistration{incarnation: reg.Incarnation, at: now}
+		}
 		since := now.Sub(c.lastContact(id))
 		switch {
-		case !reg.Fenced && since > c.sessionTimeout:
+		case !reg.Fenced && since > c.sessionTimeout && !c.store.RecentlyActive(id):
 			c.log.Warn("broker session expired: fencing it", "broker", id, "last_heard", since.Round(time.Millisecond))
 			fence := MetadataRecord{Type: BrokerStateRecord, Broker: &BrokerRegistration{ID: id, Incarnation: reg.Incarnation, Fenced: true, ControlledShutdown: reg.ControlledShutdown}}
 			c.applyChanges([]MetadataRecord{fence}, "fencing broker", func(img *MetadataImage) []MetadataRecord {

@@ -84,6 +84,14 @@ func startRaftCluster(t *testing.T, n int, extra map[string]string) *raftCluster
 	for id := int32(1); id <= int32(n); id++ {
 		c.startBroker(id)
 	}
+	c.waitImage("every broker registered", func(img *MetadataImage) error {
+		for id := int32(1); id <= int32(n); id++ {
+			if r, ok := img.Broker(id); !ok || r.Fenced {
+				return fmt.Errorf("broker %d: %+v", id, r)
+			}
+		}
+		return nil
+	})
 	return c
 }
 

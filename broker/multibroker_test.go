@@ -548,6 +548,7 @@ func TestMultiBrokerProduceConsume(t *testing.T) {
 		return nil
 	})
 	tst, _ := c.meta.Image().Topics[txnStateTopic].Partition(c.brokers[1].txns.coord.Partition("tx"))
+	c.waitRole(txnStateTopic, c.brokers[1].txns.coord.Partition("tx"), tst.Leader, tst.LeaderEpoch)
 	for id, tb := range c.brokers {
 		r := rawRequest(t, tb.dial(), 1, fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]
 		if r.ErrorCode != 0 || r.NodeID != tst.Leader || r.Port != c.brokers[tst.Leader].port() {

@@ -494,6 +494,14 @@ func (s *RaftStore) LastContact(id int32) (time.Time, bool) {
 	return t, ok
 }
 
+// RecentlyActive reports whether the leader heard from node id within
+// the last election timeout (raft's own view, not the sampled one).
+func (s *RaftStore) RecentlyActive(id int32) bool {
+	st := s.node.Status()
+	pr, ok := st.Progress[raftID(id)]
+	return ok && pr.RecentActive && st.State == "leader"
+}
+
 // CaughtUp reports whether node id's replica of the metadata log has what
 // the leader had committed when it was last sampled (only on the leader).
 func (s *RaftStore) CaughtUp(id int32) bool {

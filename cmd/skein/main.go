@@ -63,6 +63,8 @@ func newRootCmd() *cobra.Command {
 		newGroupCmd(),
 		newACLCmd(),
 		newQuotaCmd(),
+		newClusterCmd(),
+		newDevCmd(),
 	)
 	return root
 }
