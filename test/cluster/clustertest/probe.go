@@ -432,6 +432,15 @@ func (c *Cluster) QuorumLeader(timeout time.Duration) *Node {
 		if ln == nil || !ln.Running() || ln.Paused() {
 			return fmt.Errorf("quorum leader %d is not running", id)
 		}
+		// The leader itself confirms (DescribeQuorum is answered by
+		// the quorum's leader).
+		qs, err := ln.DescribeQuorum(context.Background())
+		if err != nil {
+			return fmt.Errorf("node %d: DescribeQuorum: %v", id, err)
+		}
+		if qs.Leader != id {
+			return fmt.Errorf("the nodes name %d as the quorum leader, DescribeQuorum names %d", id, qs.Leader)
+		}
 		leader = ln
 		return nil
 	})
