@@ -23,7 +23,7 @@ FUZZ_TARGETS := \
 	./raft:FuzzFrameReader \
 	./raft:FuzzEnvelopes
 
-.PHONY: all build run test test-go compat compat-deps bench bench-compare fuzz fuzz-seeds kill-test vet clean
+.PHONY: all build run test test-go compat compat-deps bench bench-compare fuzz fuzz-seeds kill-test cluster-test cluster-soak vet clean
 
 all: build
 
@@ -57,6 +57,18 @@ compat: compat-deps build
 
 kill-test: build
 	$(GO) test -count=1 -v -timeout 20m -run TestKill ./test/e2e/...
+
+# The process-level cluster tests (test/cluster) on their own, verbose:
+# failover times and per-fault details are in the log. `make test` runs
+# them too (about 6 minutes on 2 cores).
+cluster-test: build
+	SKEIN_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 20m ./test/cluster/...
+
+# TestLeaderFailover with SOAK_FAULTS kill-and-restart faults (default
+# 50) instead of 20; SKEIN_CLUSTER_SEED replays a run.
+SOAK_FAULTS ?= 50
+cluster-soak: build
+	SKEIN_BIN=$(CURDIR)/$(BIN) SKEIN_CLUSTER_FAULTS=$(SOAK_FAULTS) $(GO) test -count=1 -v -timeout 90m -run 'TestLeaderFailover' ./test/cluster/
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./storage/ ./protocol/records/

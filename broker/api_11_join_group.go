@@ -57,10 +57,17 @@ func (b *Broker) handleJoinGroup(ctx context.Context, r *protocol.Request) proto
 		case resp := <-ch:
 			return resp
 		case <-ctx.Done():
-			// The connection is gone; the member stays until its
-			// rebalance or session times out, as in Kafka.
+			// The connection is gone, or the broker is shutting
+			// down and the answer may still reach the member: it is
+			// NOT_COORDINATOR, so that the member looks the
+			// coordinator up again and rejoins there. The member
+			// stays until its rebalance or session times out, as in
+			// Kafka.
 			resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-			resp.ErrorCode = kerr.UnknownServerError.Code
+			resp.ErrorCode, resp.Generation, resp.MemberID = kerr.NotCoordinator.Code, -1, req.MemberID
+			if req.Version < 7 {
+				resp.Protocol = kmsg.StringPtr("")
+			}
 			return resp
 		}
 	}}

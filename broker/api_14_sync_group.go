@@ -46,8 +46,11 @@ func (b *Broker) handleSyncGroup(ctx context.Context, r *protocol.Request) proto
 		case resp := <-ch:
 			return resp
 		case <-ctx.Done():
+			// As in JoinGroup: the broker may be shutting down with
+			// the connection still open; the member rejoins through
+			// the coordinator it looks up again.
 			resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-			resp.ErrorCode = kerr.UnknownServerError.Code
+			resp.ErrorCode = kerr.NotCoordinator.Code
 			return resp
 		}
 	}}
