@@ -88,6 +88,7 @@ const (
 	EncryptionKeyFile                    = "skein.encryption.key.file"
 	EncryptionRotationCheckIntervalMs    = "skein.encryption.rotation.check.interval.ms"
 
+	InterBrokerListenerName                  = "inter.broker.listener.name"
 	ReplicaFetchMaxBytes                     = "replica.fetch.max.bytes"
 	ReplicaFetchResponseMaxBytes             = "replica.fetch.response.max.bytes"
 	ReplicaFetchWaitMaxMs                    = "replica.fetch.wait.max.ms"
