@@ -133,10 +133,17 @@ func (c *Controller) checkInterval() time.Duration {
 	return max(min(c.heartbeat, c.sessionTimeout/4), 10*time.Millisecond)
 }
 
+// minStepInterval spaces the steps that metadata changes trigger: a busy
+// cluster's changes are looked at in batches, each step reading the whole
+// image.
+const minStepInterval = 50 * time.Millisecond
+
 func (c *Controller) run() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.checkInterval())
 	defer t.Stop()
+	var last time.Time
+	var soon <-chan time.Time
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -144,8 +151,17 @@ func (c *Controller) run() {
 		case <-c.store.Node().Done():
 			return
 		case <-t.C:
+		case <-soon:
 		case <-c.updates:
+			if wait := minStepInterval - time.Since(last); wait > 0 {
+				if soon == nil {
+					soon = time.After(wait)
+				}
+				continue
+			}
 		}
+		soon = nil
+		last = time.Now()
 		c.step()
 	}
 }

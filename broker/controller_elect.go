@@ -76,7 +76,7 @@ func stateEqual(a, b PartitionState) bool {
 // unavailable until that broker or another ISR member returns), where
 // KRaft would record no leader: the broker that returns leads again with
 // no election. It returns false when nothing changes.
-func brokerChange(img *MetadataImage, st PartitionState, unclean bool) (PartitionState, bool) {
+func brokerChange(img *MetadataImage, st PartitionState, unclean func() bool) (PartitionState, bool) {
 	next := st.clone()
 	isr := make([]int32, 0, len(st.ISR))
 	for _, id := range st.ISR {
@@ -92,7 +92,7 @@ func brokerChange(img *MetadataImage, st PartitionState, unclean bool) (Partitio
 		switch cand := firstActive(img, next.Replicas, next.ISR); {
 		case cand != NoLeader:
 			next.Leader = cand
-		case unclean && firstActive(img, next.Replicas, nil) != NoLeader:
+		case firstActive(img, next.Replicas, nil) != NoLeader && unclean():
 			cand = firstActive(img, next.Replicas, nil)
 			next.Leader, next.ISR = cand, []int32{cand}
 		case slices.Contains(next.ISR, next.Leader):
@@ -284,15 +284,18 @@ func brokerChangesInvolving(img *MetadataImage, settings *settingsResolver, id i
 	for _, name := range img.sortedTopicNames() {
 		t := img.Topics[name]
 		var unclean, resolved bool
+		uncleanFn := func() bool {
+			if !resolved {
+				unclean, resolved = settings.uncleanElection(t.Configs), true
+			}
+			return unclean
+		}
 		for _, p := range sortedPartitions(t) {
 			st := t.Assignment[p]
 			if id >= 0 && !slices.Contains(st.Replicas, id) {
 				continue
 			}
-			if !resolved {
-				unclean, resolved = settings.uncleanElection(t.Configs), true
-			}
-			if next, ok := brokerChange(img, st, unclean); ok {
+			if next, ok := brokerChange(img, st, uncleanFn); ok {
 				recs = append(recs, casRecord(t.ID, p, st, next))
 			}
 		}

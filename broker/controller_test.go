@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -886,4 +887,67 @@ func groupsOf(tb *testBroker) int {
 	n := 0
 	tb.groups.CommittedOffsets(func(string, string, int32, int64) { n++ })
 	return n
+}
+
+// TestRaftClusterUnregisterBroker unregisters a broker-only node that was
+// shut down and holds no replica: its registration goes and it leaves the
+// metadata quorum. A running broker, or one holding replicas, is refused,
+// and an unknown one is BROKER_ID_NOT_REGISTERED.
+func TestRaftClusterUnregisterBroker(t *testing.T) {
+	c := startRaftCluster(t, 3, nil)
+	ctx := testCtx(t)
+	c.addNode(4, false)
+	c.waitImage("broker 4 registered", func(img *MetadataImage) error {
+		if _, ok := img.Broker(4); !ok {
+			return errors.New("not registered")
+		}
+		return nil
+	})
+	c.createAssigned(1, "ub", []int32{1, 2})
+	unregister := func(id int32) *kmsg.UnregisterBrokerResponse {
+		req := kmsg.NewPtrUnregisterBrokerRequest()
+		req.BrokerID = id
+		resp, err := req.RequestWith(ctx, c.nodes[2].tb.client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := unregister(4); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("running broker: %+v", r)
+	}
+	if r := unregister(9); r.ErrorCode != kerr.BrokerIDNotRegistered.Code {
+		t.Fatalf("unknown broker: %+v", r)
+	}
+	c.nodes[4].tb.Close()
+	c.nodes[4].store.Close()
+	if r := unregister(4); r.ErrorCode != 0 {
+		t.Fatalf("stopped broker: %+v %s", r, deref(r.ErrorMessage))
+	}
+	c.waitImage("broker 4 unregistered", func(img *MetadataImage) error {
+		if _, ok := img.Broker(4); ok {
+			return errors.New("still registered")
+		}
+		return nil
+	})
+	if st := c.leader().store.QuorumStatus(); memberOf(st, 4) != nil {
+		t.Fatalf("broker 4 still in the quorum: %+v", st.Members)
+	}
+	c.nodes[2].tb.Close()
+	if r := unregister2(t, c, 2); r.ErrorCode != kerr.InvalidRequest.Code || !strings.Contains(deref(r.ErrorMessage), "still holds replicas") {
+		t.Fatalf("broker with replicas: %+v", r)
+	}
+}
+
+func unregister2(t *testing.T, c *raftCluster, id int32) *kmsg.UnregisterBrokerResponse {
+	req := kmsg.NewPtrUnregisterBrokerRequest()
+	req.BrokerID = id
+	return rawRequest(t, c.nodes[1].tb.dial(), 1, req).(*kmsg.UnregisterBrokerResponse)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -544,10 +544,10 @@ func checkClientQuotaRecord(q *ClientQuotaRecord) error {
 	return nil
 }
 
-// MetadataStore holds the cluster metadata durably. The single-node store
-// below keeps a local log file; a replicated implementation commits the
-// same records through a consensus log, and every broker of the cluster
-// applies them in the same order.
+// MetadataStore holds the cluster metadata durably. RaftStore commits
+// the records through the metadata quorum's raft log, and every broker of
+// the cluster applies them in the same order; a single node is its only
+// voter.
 type MetadataStore interface {
 	// Image returns the latest applied image. When the broker starts,
 	// it must hold every record committed before: the broker opens and
@@ -571,7 +571,9 @@ type MetadataStore interface {
 	Close() error
 }
 
-// fileMetadataStore is the single-node MetadataStore: an append-only file
+// fileMetadataStore is the single-node metadata log of earlier versions,
+// which RaftStore imports once (raft_store.go); it stays to read such
+// logs. It is an append-only file
 // of records, each line "<crc32c hex> <json>\n" holding one record (a JSON
 // object) or the records of one Apply batch (a JSON array), fsynced before
 // Apply returns. Opening replays it; a torn last line (a crash mid-write)

@@ -520,7 +520,7 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	select {
 	case <-b.ready:
 		active := 0.0
-		if b.controllerID() == b.cfg.NodeID {
+		if b.meta.ControllerID() == b.cfg.NodeID {
 			active = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descActiveController, prometheus.GaugeValue, active)

@@ -2,9 +2,18 @@ package broker
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -628,4 +637,108 @@ func (b *bytesBuffer) Read(p []byte) (int, error) {
 	n := copy(p, b.b)
 	b.b = b.b[n:]
 	return n, nil
+}
+
+// TestRaftStoreMutualTLS runs a three-member quorum whose controller
+// listeners require client certificates: the members replicate to each
+// other, a controller RPC client with a trusted certificate is served,
+// and one without a certificate, or with one from another CA, is refused.
+func TestRaftStoreMutualTLS(t *testing.T) {
+	ca := newRejectCA(t, "Quorum CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	nodeCert := func() tls.Certificate {
+		certPEM, keyPEM := ca.issueBoth(t, "node")
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair
+	}
+	q := &testQuorum{t: t, dirs: map[int32]string{}, addrs: map[int32]string{}, stores: map[int32]*RaftStore{}}
+	muxes := map[int32]*ControllerMux{}
+	clients := map[int32]*tls.Config{}
+	var voters []QuorumVoter
+	for id := int32(1); id <= 3; id++ {
+		cert := nodeCert()
+		m, err := ListenController("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		muxes[id], clients[id] = m, &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+		q.dirs[id], q.addrs[id] = t.TempDir(), m.Addr().String()
+		voters = append(voters, QuorumVoter{ID: id, Addr: q.addrs[id]})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	var mu sync.Mutex
+	for id := int32(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := q.config(id, muxes[id], voters, nil)
+			cfg.TLS = clients[id]
+			s, err := OpenRaftStore(testCtx(t), cfg)
+			if err != nil {
+				muxes[id].Close()
+				errs <- err
+				return
+			}
+			mu.Lock()
+			q.stores[id] = s
+			mu.Unlock()
+			t.Cleanup(func() { s.Close() })
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := q.follower().Apply(ctx, MetadataRecord{Type: ProducerIDsRecord, NextProducerID: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if q.waitSame().NextProducerID != 1000 {
+		t.Fatal("batch not replicated")
+	}
+	addrs := []string{q.addrs[1]}
+	if _, err := ControllerCall(ctx, addrs, clients[2], CtrlRequest{Op: CtrlStatus}); err != nil {
+		t.Fatalf("trusted client: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := ControllerCall(short, addrs, &tls.Config{RootCAs: pool}, CtrlRequest{Op: CtrlStatus}); err == nil {
+		t.Fatal("client without a certificate served")
+	}
+	other := newRejectCA(t, "Quorum CA")
+	certPEM, keyPEM := other.issueBoth(t, "intruder")
+	pair, _ := tls.X509KeyPair(certPEM, keyPEM)
+	if _, err := ControllerCall(short, addrs, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}, CtrlRequest{Op: CtrlRemove, ID: 3}); err == nil {
+		t.Fatal("client with an untrusted certificate served")
+	}
+	if st := q.leader().QuorumStatus(); len(st.Members) != 3 {
+		t.Fatalf("members %+v", st.Members)
+	}
+}
+
+// issueBoth returns a certificate usable as server (127.0.0.1) and client.
+func (ca *rejectCA) issueBoth(t *testing.T, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -29,6 +32,47 @@ type clusterFlags struct {
 	// membership commands; when empty they are found with DescribeQuorum
 	// through --bootstrap.
 	controllers string
+	// ctrlCA, ctrlCert and ctrlKey are the PEM files for an SSL
+	// controller listener: the CA to trust, and the client certificate
+	// and key it requires.
+	ctrlCA, ctrlCert, ctrlKey string
+}
+
+// controllerFlags registers the flags of the commands that talk to the
+// controller listeners.
+func (f *clusterFlags) controllerFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.controllers, "controller", "", "controller listener(s) host:port of the quorum (default: found with DescribeQuorum)")
+	fl.StringVar(&f.ctrlCA, "controller-ca", "", "PEM file of the CA that signed the controller listeners' certificates (SSL controller listener)")
+	fl.StringVar(&f.ctrlCert, "controller-cert", "", "PEM file of a client certificate the controller listeners trust (ssl.client.auth=required)")
+	fl.StringVar(&f.ctrlKey, "controller-key", "", "PEM file of the key of --controller-cert")
+}
+
+// controllerTLS is the client TLS for the controller listeners, nil for
+// PLAINTEXT ones.
+func (f *clusterFlags) controllerTLS() (*tls.Config, error) {
+	if f.ctrlCA == "" && f.ctrlCert == "" && f.ctrlKey == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.ctrlCA != "" {
+		pem, err := os.ReadFile(f.ctrlCA)
+		if err != nil {
+			return nil, fmt.Errorf("--controller-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, errors.New("--controller-ca: no PEM certificate found")
+		}
+	}
+	if f.ctrlCert != "" || f.ctrlKey != "" {
+		cert, err := tls.LoadX509KeyPair(f.ctrlCert, f.ctrlKey)
+		if err != nil {
+			return nil, fmt.Errorf("--controller-cert/--controller-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func newClusterCmd() *cobra.Command {
@@ -493,11 +537,15 @@ func listReassignments(ctx context.Context, cl *kgo.Client, topic string, w io.W
 
 // controllerCall sends a membership change to the quorum's controllers.
 func (f *clusterFlags) controllerCall(ctx context.Context, cl *kgo.Client, req broker.CtrlRequest) error {
+	tlsConfig, err := f.controllerTLS()
+	if err != nil {
+		return err
+	}
 	addrs, err := f.controllerAddrs(ctx, cl)
 	if err != nil {
 		return err
 	}
-	_, err = broker.ControllerCall(ctx, addrs, nil, req)
+	_, err = broker.ControllerCall(ctx, addrs, tlsConfig, req)
 	return err
 }
 
@@ -531,7 +579,7 @@ func newClusterAddControllerCmd(f *clusterFlags) *cobra.Command {
 	}
 	cmd.Flags().Int32Var(&id, "id", -1, "node id of the controller")
 	cmd.Flags().StringVar(&addr, "address", "", "controller listener host:port of a node that is not a member yet")
-	cmd.Flags().StringVar(&f.controllers, "controller", "", "controller listener(s) host:port of the quorum (default: found with DescribeQuorum)")
+	f.controllerFlags(cmd)
 	return cmd
 }
 
@@ -558,7 +606,7 @@ func newClusterRemoveControllerCmd(f *clusterFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().Int32Var(&id, "id", -1, "node id to remove")
-	cmd.Flags().StringVar(&f.controllers, "controller", "", "controller listener(s) host:port of the quorum (default: found with DescribeQuorum)")
+	f.controllerFlags(cmd)
 	return cmd
 }
 
@@ -591,7 +639,7 @@ func newClusterAddBrokerCmd(f *clusterFlags) *cobra.Command {
 	}
 	cmd.Flags().Int32Var(&id, "id", -1, "node id of the broker")
 	cmd.Flags().StringVar(&addr, "address", "", "the broker's controller listener host:port")
-	cmd.Flags().StringVar(&f.controllers, "controller", "", "controller listener(s) host:port of the quorum (default: found with DescribeQuorum)")
+	f.controllerFlags(cmd)
 	return cmd
 }
 

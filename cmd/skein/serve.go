@@ -190,7 +190,17 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 		b.Close()
 		return err
 	}
-	<-ctx.Done()
+	var removed <-chan struct{}
+	if store, ok := bcfg.Metadata.(*broker.RaftStore); ok {
+		removed = store.Node().Removed()
+	}
+	select {
+	case <-ctx.Done():
+	case <-removed:
+		// Without its member of the metadata quorum the broker cannot
+		// follow the cluster any more.
+		bcfg.Logger.Warn("this node was removed from the metadata quorum; stopping")
+	}
 	bcfg.Logger.Info("shutting down")
 	reg.wait()
 	return b.Close()
