@@ -647,11 +647,17 @@ func TestCompactCorruptSourceFails(t *testing.T) {
 	}
 	sealAll(t, l)
 	path := segmentPrefix(l.Dir(), 0) + logSuffix
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteAt([]byte{0xff}, batchHeaderBytes+5); err != nil {
+	// Flip the byte rather than set it: with encryption on it is
+	// ciphertext and may already hold any value.
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, batchHeaderBytes+5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{^b[0]}, batchHeaderBytes+5); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -174,12 +174,17 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 	if err != nil {
 		return err
 	}
-	if name, _ := merged[InterBrokerListenerName].(string); name != "" && !slices.ContainsFunc(listeners, func(l Listener) bool { return l.Name == name }) {
-		names := make([]string, len(listeners))
-		for i, l := range listeners {
-			names[i] = l.Name
+	if ibl, _ := merged[InterBrokerListenerName].(string); ibl != "" && !roleKRaft(raw) {
+		// A single node: the KRaft checks below cover clusters.
+		ibl = strings.ToUpper(ibl)
+		if !slices.ContainsFunc(listeners, func(l Listener) bool { return l.Name == ibl }) {
+			names := make([]string, len(listeners))
+			for i, l := range listeners {
+				names[i] = l.Name
+			}
+			return configError(InterBrokerListenerName, "requirement failed: "+InterBrokerListenerName+" must be a listener name defined in "+AdvertisedListeners+
+				". The valid options based on currently configured listeners are "+strings.Join(names, ","))
 		}
-		return configError(InterBrokerListenerName, "inter.broker.listener.name must be a listener name defined in listeners. The valid options based on currently configured listeners are "+strings.Join(names, ","))
 	}
 	if err := checkKRaft(merged, raw, listeners); err != nil {
 		return err
@@ -203,4 +208,10 @@ func checkBroker(merged map[string]any, raw func(string) string) error {
 		}
 	}
 	return nil
+}
+
+// roleKRaft reports whether process.roles makes this node part of a
+// multi-node cluster configuration.
+func roleKRaft(raw func(string) string) bool {
+	return ParseRoles(raw(ProcessRoles)).KRaft()
 }
