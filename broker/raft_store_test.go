@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -741,4 +742,18 @@ func (ca *rejectCA) issueBoth(t *testing.T, cn string) (certPEM, keyPEM []byte) 
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
+}
+
+// TestRaftLogNodeIDs checks that the raft package's log records name
+// members by node id.
+func TestRaftLogNodeIDs(t *testing.T) {
+	var buf bytesBuffer
+	log := slog.New(raftLogHandler{slog.NewTextHandler(&buf, nil)}).With("node", uint64(3))
+	log.Info("raft: membership changed", "change", "add voter 5 at h:1, remove 2", "voters", []uint64{1, 5}, "leader", uint64(1), "term", uint64(7))
+	got := string(buf.b)
+	for _, want := range []string{"node=2", `change="add voter 4 at h:1, remove 1"`, "voters=\"[0 4]\"", "leader=0", "term=7"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("log %q lacks %q", got, want)
+		}
+	}
 }
