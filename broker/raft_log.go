@@ -39,7 +39,9 @@ func (r raftLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return raftLogHandler{r.h.WithAttrs(mapped)}
 }
 
-func (r raftLogHandler) WithGroup(name string) slog.Handler { return raftLogHandler{r.h.WithGroup(name)} }
+func (r raftLogHandler) WithGroup(name string) slog.Handler {
+	return raftLogHandler{r.h.WithGroup(name)}
+}
 
 // raftAttr maps one attribute's raft member ids to node ids.
 func raftAttr(a slog.Attr) slog.Attr {
