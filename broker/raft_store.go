@@ -156,10 +156,10 @@ func OpenRaftStore(ctx context.Context, cfg RaftStoreConfig) (*RaftStore, error)
 		ElectionTicks:   cfg.ElectionTicks,
 		SnapshotEntries: cfg.SnapshotEntries,
 		MaxProposalSize: metadataProposalMax,
-		Logger:          cfg.Logger,
+		Logger:          slog.New(raftLogHandler{cfg.Logger.Handler()}),
 	}
 	if cfg.Listener != nil {
-		tr, err := raft.NewTCPTransport(raft.TCPConfig{ID: rc.ID, Listener: cfg.Listener.raftListener(), AdvertiseAddr: self, TLS: cfg.TLS, Logger: cfg.Logger})
+		tr, err := raft.NewTCPTransport(raft.TCPConfig{ID: rc.ID, Listener: cfg.Listener.raftListener(), AdvertiseAddr: self, TLS: cfg.TLS, Logger: rc.Logger})
 		if err != nil {
 			return nil, err
 		}
