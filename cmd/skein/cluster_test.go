@@ -108,7 +108,7 @@ func TestServeControllerOnlyAndBrokerOnly(t *testing.T) {
 	waitBrokers(t, b2, 1, logs1, logs2)
 
 	mustCLI(t, b2, "", "topic", "create", "t", "--partitions", "2", "--replication-factor", "1")
-	mustCLI(t, b2, "a\nb\nc\n", "produce", "t", "--acks", "1")
+	mustCLI(t, b2, "a\nb\nc\n", "produce", "t", "--acks", "all")
 	if out := mustCLI(t, b2, "", "consume", "t", "--from-beginning", "--max-messages", "3"); strings.Count(out, "\n") != 3 {
 		t.Fatalf("consumed:\n%s", out)
 	}
