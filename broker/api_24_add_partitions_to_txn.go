@@ -11,7 +11,8 @@ package broker
 // answered on its own; with VerifyOnly a partition that is not part of the
 // ongoing transaction gets INVALID_TXN_STATE, as Kafka 3.6 answers (later
 // Kafka versions answer TRANSACTION_ABORTABLE). Partition leaders of this
-// broker verify in-process (see txnVerify) rather than through this API.
+// broker verify in-process when this broker coordinates the transactional
+// id, else they send this API (see txnVerify, remoteTxnVerify).
 // Version notes: v1 no change; v2 PRODUCER_FENCED, older versions get
 // INVALID_PRODUCER_EPOCH (KIP-588); v3 flexible; v4 batched transactions
 // and VerifyOnly for brokers (KIP-890); v5 TRANSACTION_ABORTABLE may be

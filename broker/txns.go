@@ -25,6 +25,9 @@ const producerIDBlockSize = 1000
 // producer id allocator.
 type txnService struct {
 	coord *txn.Coordinator
+	// peers are the connections to other brokers for markers and
+	// verification (txn_interbroker.go).
+	peers peerClients
 
 	// ids is the reserved block of producer ids not yet handed out:
 	// [next, limit).
@@ -68,7 +71,7 @@ func (b *Broker) startTxns() error {
 	}
 	b.txns.coord = txn.New(txn.Config{
 		Log:           txnStateLog{b},
-		WriteMarker:   b.writeMarker,
+		WriteMarker:   b.sendMarker,
 		NewProducerID: b.newProducerID,
 		NumPartitions: n,
 		MaxTimeout:    ms("transaction.max.timeout.ms", 900000),
@@ -91,9 +94,16 @@ func (b *Broker) startTxns() error {
 // coordinator's errors are mapped as Kafka's partition leader maps the
 // answer of AddPartitionsToTxn with VerifyOnly: a fenced producer gets
 // INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer yet gets
-// NOT_ENOUGH_REPLICAS, which every client retries.
+// NOT_ENOUGH_REPLICAS, which every client retries. When another broker
+// coordinates the transactional id, it is asked with AddPartitionsToTxn
+// (VerifyOnly).
 func (b *Broker) txnVerify(txnID string, producerID int64, epoch int16, topic string, partition int32) error {
-	err := b.txns.coord.Verify(txnID, producerID, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
+	var err error
+	if b.txnCoordinatorCode(txnID) == 0 {
+		err = b.txns.coord.Verify(txnID, producerID, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
+	} else {
+		err = b.remoteTxnVerify(txnID, producerID, epoch, topic, partition)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -106,7 +116,8 @@ func (b *Broker) txnVerify(txnID string, producerID int64, epoch int16, topic st
 	return err
 }
 
-// writeMarker writes a transaction marker to a partition of this broker;
+// writeMarker writes a transaction marker to a partition this broker
+// leads (sendMarker sends it to the leader of the others);
 // for a partition of __consumer_offsets the group coordinator is told
 // once the marker is durable.
 func (b *Broker) writeMarker(tp txn.TopicPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
