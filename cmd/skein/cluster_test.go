@@ -162,11 +162,16 @@ func TestServeControllerOnlyAndBrokerOnly(t *testing.T) {
 	if v := voters(); len(v) != 1 || v[0] != 1 {
 		t.Fatalf("voters after remove-controller: %v", v)
 	}
+	// The removed controller learns of its removal from the leader's
+	// last message to it; wait for that before stopping it.
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs3.String(), "removed from the metadata quorum"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("removed controller did not notice:\n%s", logs3.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := stop3(); err != nil {
 		t.Fatalf("removed controller: %v\n%s", err, logs3.String())
-	}
-	if !strings.Contains(logs3.String(), "removed from the metadata quorum") {
-		t.Fatalf("removed controller did not notice:\n%s", logs3.String())
 	}
 	// The only broker cannot be removed: its replicas have nowhere to go.
 	if _, _, err := cli(t, b2, "", "cluster", "remove-broker", "--id", "2", "--wait", "1s"); err == nil || !strings.Contains(err.Error(), "has its only replica on broker 2") {
