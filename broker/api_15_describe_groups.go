@@ -25,19 +25,7 @@ import (
 
 func (b *Broker) handleDescribeGroups(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.DescribeGroupsRequest)
-	allowed, _ := b.authorizeGroups(r.Session, acl.OpDescribe, req.Groups)
-	codes := make([]int16, len(req.Groups))
-	var permitted []string
-	for i, g := range req.Groups {
-		switch {
-		case !allowed[i]:
-			codes[i] = kerr.GroupAuthorizationFailed.Code
-		case !b.coordinatesGroup(g):
-			codes[i] = kerr.NotCoordinator.Code
-		default:
-			permitted = append(permitted, g)
-		}
-	}
+	codes, permitted := b.describableGroups(r.Session, req.Groups)
 	cp := *req
 	cp.Groups = permitted
 	described := b.groups.DescribeGroups(&cp)
@@ -57,4 +45,24 @@ func (b *Broker) handleDescribeGroups(ctx context.Context, r *protocol.Request) 
 		resp.Groups = append(resp.Groups, dg)
 	}
 	return resp
+}
+
+// describableGroups splits the groups of DescribeGroups and
+// ConsumerGroupDescribe: the error of each group that is not described
+// (GROUP_AUTHORIZATION_FAILED without DESCRIBE, NOT_COORDINATOR when
+// another broker coordinates it), and the groups to describe, in order.
+func (b *Broker) describableGroups(sess *protocol.Session, groups []string) (codes []int16, permitted []string) {
+	allowed, _ := b.authorizeGroups(sess, acl.OpDescribe, groups)
+	codes = make([]int16, len(groups))
+	for i, g := range groups {
+		switch {
+		case !allowed[i]:
+			codes[i] = kerr.GroupAuthorizationFailed.Code
+		case !b.coordinatesGroup(g):
+			codes[i] = kerr.NotCoordinator.Code
+		default:
+			permitted = append(permitted, g)
+		}
+	}
+	return codes, permitted
 }

@@ -25,19 +25,7 @@ import (
 
 func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.ConsumerGroupDescribeRequest)
-	allowed, _ := b.authorizeGroups(r.Session, acl.OpDescribe, req.Groups)
-	codes := make([]int16, len(req.Groups))
-	var permitted []string
-	for i, g := range req.Groups {
-		switch {
-		case !allowed[i]:
-			codes[i] = kerr.GroupAuthorizationFailed.Code
-		case !b.coordinatesGroup(g):
-			codes[i] = kerr.NotCoordinator.Code
-		default:
-			permitted = append(permitted, g)
-		}
-	}
+	codes, permitted := b.describableGroups(r.Session, req.Groups)
 	cp := *req
 	cp.Groups = permitted
 	described := b.groups.ConsumerGroupDescribe(&cp)
