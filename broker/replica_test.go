@@ -304,8 +304,10 @@ func TestReplicationDivergentLog(t *testing.T) {
 		return nil
 	})
 
-	c.stop(2)
-	c.stop(3)
+	// Killed, not shut down: a controlled shutdown would take them out
+	// of the ISR, and the leader alone in it would commit what follows.
+	c.crash(2)
+	c.crash(3)
 	one := c.client(1, kgo.DefaultProduceTopic("dv"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	for i := range 3 {
 		if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("lost" + strconv.Itoa(i))}).FirstErr(); err != nil {
@@ -324,7 +326,7 @@ func TestReplicationDivergentLog(t *testing.T) {
 		t.Fatalf("latest offset %d, want the high watermark 5", lp.Offset)
 	}
 
-	c.stop(1)
+	c.crash(1)
 	st := c.setPartition("dv", 0, PartitionState{Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}, Leader: 2})
 	c.start(2)
 	c.start(3)
@@ -562,8 +564,10 @@ func TestReplicationHighWatermarkVisibility(t *testing.T) {
 	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	c.stop(2)
-	c.stop(3)
+	// Killed, so that they stay in the ISR (a controlled shutdown leaves
+	// it) and the lag time (30 s) is far away.
+	c.crash(2)
+	c.crash(3)
 	one := c.client(1, kgo.DefaultProduceTopic("hv"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("second")}).FirstErr(); err != nil {
 		t.Fatal(err)
