@@ -176,11 +176,17 @@ func (c *Controller) step() {
 		return
 	}
 	now := c.now()
+	img := c.store.Image()
 	if !c.leading {
 		c.leading, c.leaderSince, c.lastRebalance = true, now, now
 		c.log.Info("active controller", "session_timeout", c.sessionTimeout)
+		// The registrations made before this node led are not new:
+		// their sessions are the store's (see RaftStore.LastContact).
+		clear(c.registered)
+		for id, reg := range img.Brokers {
+			c.registered[id] = seenRegistration{incarnation: reg.Incarnation}
+		}
 	}
-	img := c.store.Image()
 	c.settings.setDynamic(img.BrokerConfigs, c.store.NodeID())
 	c.checkSessions(img, now)
 	c.applyChanges(nil, "partition changes", func(img *MetadataImage) []MetadataRecord { return brokerChanges(img, c.settings) })
@@ -190,13 +196,14 @@ func (c *Controller) step() {
 	}
 }
 
-// lastContact is when the leader last heard from broker id: never before
-// this node became the active controller (a new controller gives every
-// broker a full session, as Kafka's does) nor before the broker's current
-// registration.
+// lastContact is when the leader last heard from broker id (the store
+// starts every session afresh when this node comes to lead, except the
+// previous leader's), and never before the broker's current registration.
+// A broker the store has no record of gets a full session from when this
+// node became the active controller.
 func (c *Controller) lastContact(id int32) time.Time {
 	t, ok := c.store.LastContact(id)
-	if !ok || t.Before(c.leaderSince) {
+	if !ok {
 		t = c.leaderSince
 	}
 	if r := c.registered[id].at; r.After(t) {
@@ -220,7 +227,7 @@ func (c *Controller) checkSessions(img *MetadataImage, now time.Time) {
 		}
 		since := now.Sub(c.lastContact(id))
 		switch {
-		case !reg.Fenced && since > c.sessionTimeout && !c.store.RecentlyActive(id):
+		case !reg.Fenced && since > c.sessionTimeout:
 			c.log.Warn("broker session expired: fencing it", "broker", id, "last_heard", since.Round(time.Millisecond))
 			fence := MetadataRecord{Type: BrokerStateRecord, Broker: &BrokerRegistration{ID: id, Incarnation: reg.Incarnation, Fenced: true, ControlledShutdown: reg.ControlledShutdown}}
 			c.applyChanges([]MetadataRecord{fence}, "fencing broker", func(img *MetadataImage) []MetadataRecord {

@@ -534,9 +534,25 @@ func TestRaftClusterControllerFailover(t *testing.T) {
 		}
 	}
 	c.createAssigned(rest[0], "cf", []int32{l, rest[0], rest[1]}, []int32{rest[1], l, rest[0]})
+	crashedAt := time.Now()
 	c.crash(l)
-	if nl := c.leader().id; nl == l {
-		t.Fatalf("leader still %d", nl)
+	nl := c.leader()
+	if nl.id == l {
+		t.Fatalf("leader still %d", nl.id)
+	}
+	// The new leader heard the dead one as a follower: its session runs
+	// from then, not from the election (which came at least an
+	// election timeout later).
+	var heard time.Time
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		var ok bool
+		if heard, ok = nl.store.LastContact(l); !ok {
+			return errors.New("no contact record yet")
+		}
+		return nil
+	})
+	if heard.After(crashedAt) {
+		t.Fatalf("the new leader counts node %d's session from %v, after it was killed at %v", l, heard, crashedAt)
 	}
 	c.waitImage("dead controller fenced", func(img *MetadataImage) error {
 		if r, _ := img.Broker(l); !r.Fenced {

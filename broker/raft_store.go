@@ -107,11 +107,13 @@ type RaftStore struct {
 		// each member and the last time it had the commit index.
 		last, caughtUp map[uint64]time.Time
 		commit         uint64
+		// prevLeader is the leader this member last followed.
+		prevLeader uint64
 	}
 }
 
-// contactSampleInterval is how often the leader samples which members it
-// heard from (raft resets that every election timeout).
+// contactSampleInterval is how often the leader samples when it heard
+// from each member.
 const contactSampleInterval = 100 * time.Millisecond
 
 // legacyMetadataLog is the file of the metadata log of earlier versions,
@@ -435,9 +437,15 @@ func (s *RaftStore) Close() error {
 	return s.closeErr
 }
 
-// trackContacts samples, while this member leads, which members the
-// leader heard from recently and which have its commit index: the
+// trackContacts samples, while this member leads, when the leader last
+// heard from each member and which members have its commit index: the
 // sessions of brokers (see Controller) and DescribeQuorum's timestamps.
+//
+// A new leader starts every member's session afresh, as a new active
+// controller does in Kafka, except the session of the member that led
+// before it: this node heard that one as a follower, and its session runs
+// from then. A leader that died is then fenced a session after it went
+// silent, not a session after its successor's election.
 func (s *RaftStore) trackContacts() {
 	defer s.ctrlWG.Done()
 	t := time.NewTicker(contactSampleInterval)
@@ -450,30 +458,37 @@ func (s *RaftStore) trackContacts() {
 			return
 		case <-t.C:
 		}
-		if !s.IsLeader() {
-			continue
-		}
 		st := s.node.Status()
 		if st.State != "leader" {
+			if st.Leader != 0 && st.Leader != st.ID {
+				s.contact.Lock()
+				s.contact.prevLeader = st.Leader
+				s.contact.Unlock()
+			}
 			continue
 		}
 		now := time.Now()
 		s.contact.Lock()
 		if st.Term != s.contact.term {
-			// A new leader starts every session afresh, as a new
-			// active controller does in Kafka.
 			s.contact.term = st.Term
 			clear(s.contact.last)
 			clear(s.contact.caughtUp)
 			for id := range st.Progress {
 				s.contact.last[id] = now
 			}
-		}
-		for id, pr := range st.Progress {
-			if pr.RecentActive || id == st.ID {
-				s.contact.last[id] = now
+			if prev := s.contact.prevLeader; prev != st.ID {
+				if h, ok := st.Heard[prev]; ok && h.Before(now) {
+					s.contact.last[prev] = h
+				}
 			}
-			if pr.Match >= s.contact.commit || id == st.ID {
+		}
+		for id := range st.Progress {
+			if id == st.ID {
+				s.contact.last[id] = now
+			} else if h := st.Heard[id]; h.After(s.contact.last[id]) {
+				s.contact.last[id] = h
+			}
+			if pr := st.Progress[id]; pr.Match >= s.contact.commit || id == st.ID {
 				s.contact.caughtUp[id] = now
 			}
 		}
@@ -485,21 +500,15 @@ func (s *RaftStore) trackContacts() {
 // LastContact returns when the leader last heard from node id, and false
 // when this member is not the leader or has no record of it.
 func (s *RaftStore) LastContact(id int32) (time.Time, bool) {
+	st := s.node.Status()
 	s.contact.Lock()
 	defer s.contact.Unlock()
-	if !s.IsLeader() {
+	if st.State != "leader" || st.Term != s.contact.term {
+		// Not leading, or leading in a term not sampled yet.
 		return time.Time{}, false
 	}
 	t, ok := s.contact.last[raftID(id)]
 	return t, ok
-}
-
-// RecentlyActive reports whether the leader heard from node id within
-// the last election timeout (raft's own view, not the sampled one).
-func (s *RaftStore) RecentlyActive(id int32) bool {
-	st := s.node.Status()
-	pr, ok := st.Progress[raftID(id)]
-	return ok && pr.RecentActive && st.State == "leader"
 }
 
 // CaughtUp reports whether node id's replica of the metadata log has what

@@ -91,6 +91,11 @@ type loopState struct {
 	reads      map[uint64]*readReq
 	readSeq    uint64
 	transfers  []*transferReq
+
+	// heard is when a message from each member last arrived: a
+	// follower hears the leader, the leader every member, and a
+	// candidate its voters.
+	heard map[uint64]time.Time
 }
 
 func (l *loopState) init() {
@@ -98,6 +103,7 @@ func (l *loopState) init() {
 	l.confState = &pb.ConfState{}
 	l.waiters = map[proposalID]*waiter{}
 	l.reads = map[uint64]*readReq{}
+	l.heard = map[uint64]time.Time{}
 }
 
 func (n *Node) run() {
@@ -202,6 +208,9 @@ func (n *Node) step(m *pb.Message) {
 	n.processed.Add(1)
 	if m.GetTo() != n.id {
 		return
+	}
+	if from := m.GetFrom(); from != 0 && from != n.id {
+		n.loop.heard[from] = time.Now()
 	}
 	if m.GetType() == pb.MsgSnap {
 		if _, err := decodeSnapshot(m.GetSnapshot().GetData()); err != nil {
@@ -890,6 +899,7 @@ func (n *Node) status() Status {
 		Voters:         slices.Sorted(maps.Keys(rs.Config.Voters.IDs())),
 		Learners:       slices.Sorted(maps.Keys(rs.Config.Learners)),
 		LeadTransferee: rs.LeadTransferee,
+		Heard:          maps.Clone(l.heard),
 	}
 	if len(rs.Progress) > 0 {
 		s.Progress = make(map[uint64]Progress, len(rs.Progress))

@@ -191,6 +191,11 @@ type Status struct {
 	LeadTransferee uint64
 	// Progress is the replication state of every member, on the leader.
 	Progress map[uint64]Progress
+	// Heard is when a message from each member last arrived at this
+	// node (members it never heard from are absent). Raft's own
+	// RecentActive is only reset once per election timeout; this is
+	// exact.
+	Heard map[uint64]time.Time
 }
 
 // Progress is the leader's view of one member's replication.

@@ -172,6 +172,13 @@ func TestLeaderIsolation(t *testing.T) {
 		}
 	}
 	newLeader := c.waitLeader(others...)
+	// The new leader's record of when it heard each member: the cut-off
+	// node's stays where it was, the other voter's moves on with every
+	// heartbeat it answers.
+	before := newLeader.Status().Heard
+	if _, ok := before[old.ID()]; !ok {
+		t.Fatalf("new leader never heard the old one: %v", before)
+	}
 	c.tickUntil(3*10, "isolated leader still believes it leads", func() bool {
 		return old.Status().State != "leader"
 	})
@@ -179,6 +186,16 @@ func TestLeaderIsolation(t *testing.T) {
 	case r := <-isolated:
 		t.Fatalf("isolated proposal finished while isolated: %+v", r)
 	default:
+	}
+	for _, id := range others {
+		if id != newLeader.ID() {
+			c.tickUntil(5, "new leader did not hear the other voter again", func() bool {
+				return newLeader.Status().Heard[id].After(before[id])
+			})
+		}
+	}
+	if after := newLeader.Status().Heard; !after[old.ID()].Equal(before[old.ID()]) {
+		t.Fatalf("new leader heard the isolated node at %v, then at %v", before[old.ID()], after[old.ID()])
 	}
 	mustPropose(t, newLeader, "after")
 
