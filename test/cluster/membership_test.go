@@ -159,6 +159,9 @@ func TestControllerMembership(t *testing.T) {
 	moveReplicas(t, c, topic, partitions, victim.ID, n4.ID)
 
 	start = time.Now()
+	// A controller removed from the quorum shuts down when it learns of
+	// its removal, which may be before Stop.
+	victim.ExpectExit()
 	runQuorumCommand(t, c, "remove-controller", victim)
 	victim.Stop()
 	var remaining []int32

@@ -454,6 +454,15 @@ func (n *Node) Exited() <-chan struct{} {
 	return nil
 }
 
+// ExpectExit declares that the current process may exit on its own from
+// now on (a controller being removed from the quorum does, once it
+// learns of its removal): CheckAlive no longer fails on its exit.
+func (n *Node) ExpectExit() {
+	if p := n.current(); p != nil {
+		p.signalled.Store(true)
+	}
+}
+
 // CheckAlive fails the test if the node exited without being told to.
 func (n *Node) CheckAlive() {
 	n.c.T.Helper()
