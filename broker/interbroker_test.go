@@ -373,9 +373,9 @@ func TestInterBrokerConfigErrors(t *testing.T) {
 		want     string
 	}{
 		{"gssapi-default", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512"},
-			"sasl.mechanism.inter.broker.protocol is unset, it defaults to GSSAPI"},
+			"sasl.mechanism.inter.broker.protocol is unset and defaults to GSSAPI"},
 		{"gssapi", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "GSSAPI"},
-			"GSSAPI is not supported between brokers"},
+			"GSSAPI, which Skein does not support between brokers"},
 		{"not-enabled", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "PLAIN"},
 			"sasl.mechanism.inter.broker.protocol must be included in sasl.enabled.mechanisms when SASL is used for inter-broker communication"},
 		{"no-jaas", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512"},

@@ -52,9 +52,9 @@ func InterBrokerSASLMechanism(lookup Lookup, listener string) (string, error) {
 		mech = brokerByName[SASLMechanismInterBrokerProtocol].Default
 	}
 	if !slices.Contains(InterBrokerSASLMechanisms, mech) {
-		why := mech + " is not supported between brokers"
+		why := mech + ", which Skein does not support between brokers"
 		if !set {
-			why = "unset, it defaults to " + mech + " as in Kafka, which Skein does not support"
+			why = "unset and defaults to " + mech + " as in Kafka, which Skein does not support"
 		}
 		return "", configError(SASLMechanismInterBrokerProtocol, "The inter-broker listener "+listener+" uses SASL, and "+SASLMechanismInterBrokerProtocol+" is "+why+
 			": set it to one of "+strings.Join(InterBrokerSASLMechanisms, ", ")+" (and give the broker's username and password in listener.name."+strings.ToLower(listener)+".<mechanism>.sasl.jaas.config)")
