@@ -183,7 +183,7 @@ func handshakeTLS(ctx context.Context, nc net.Conn, tc *tls.Config, timeout time
 	return tlsConn, nil
 }
 
-// mechanism returns the SASL client of the exchange.
+// client returns the SASL client of the mechanism (franz-go's).
 func (s *peerSASL) client() kgosasl.Mechanism {
 	switch s.mechanism {
 	case sasl.ScramSHA256:

@@ -398,3 +398,39 @@ func TestInterBrokerConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInterBrokerPLAIN authenticates between brokers with PLAIN: the
+// broker's identity is the username and password options of the PLAIN
+// JAAS configuration that also lists the listener's users, as in Kafka.
+func TestInterBrokerPLAIN(t *testing.T) {
+	c := secureCluster{proto: "SASL_PLAINTEXT", override: func(_ int32, s map[string]string) {
+		s["listener.name.broker.sasl.enabled.mechanisms"] = "PLAIN"
+		s["sasl.mechanism.inter.broker.protocol"] = "PLAIN"
+		s["listener.name.broker.plain.sasl.jaas.config"] = `org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="plain-secret" user_broker="plain-secret";`
+	}}.start(t, 1)
+	tb := c.brokers[1]
+	var ep BrokerEndpoint
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		reg, ok := tb.meta.Image().Broker(1)
+		if !ok {
+			return errors.New("not registered")
+		}
+		if ep, ok = reg.Endpoint("BROKER"); !ok {
+			return errors.New("no BROKER endpoint")
+		}
+		return nil
+	})
+	conn, err := tb.dialInterBroker(testCtx(t), ep, "test", 5*time.Second, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.close()
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	if _, err := conn.request(req, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !conn.reauthAt.IsZero() {
+		t.Fatalf("re-authentication scheduled without a session lifetime: %v", conn.reauthAt)
+	}
+}
