@@ -73,13 +73,15 @@ type Broker struct {
 
 	server *protocol.Server
 	// sasl holds the SASL configuration of each SASL listener by name.
-	sasl     map[string]*listenerSASL
-	apis     [apiKeyLimit]*api
-	sessions *fetchSessionCache
-	groups   *group.Coordinator
-	txns     txnService
-	settings *settingsResolver
-	metrics  *metrics
+	sasl map[string]*listenerSASL
+	// interBroker connects to other brokers' inter-broker listener.
+	interBroker *interBrokerDialer
+	apis        [apiKeyLimit]*api
+	sessions    *fetchSessionCache
+	groups      *group.Coordinator
+	txns        txnService
+	settings    *settingsResolver
+	metrics     *metrics
 	// replicas runs replication: fetchers, ISR checks, the high
 	// watermark checkpoint (replica*.go).
 	replicas *replicaManager

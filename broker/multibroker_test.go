@@ -31,6 +31,9 @@ type testCluster struct {
 	dirs     map[int32]string
 	settings map[int32]map[string]string
 	brokers  map[int32]*testBroker
+	// configure, when set, adjusts a broker's configuration before it
+	// starts; the first listener must stay a PLAINTEXT one.
+	configure func(id int32, cfg *Config)
 }
 
 // startCluster starts brokers 1..n; broker 1 is the controller. extra
@@ -61,14 +64,18 @@ func (c *testCluster) start(id int32) *testBroker {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: level})).With("broker", id)
-	b, err := New(Config{
+	cfg := Config{
 		NodeID:    id,
 		DataDir:   c.dirs[id],
 		Listeners: []protocol.ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
 		Settings:  c.settings[id],
 		Metadata:  c.meta.view(),
 		Logger:    logger,
-	})
+	}
+	if c.configure != nil {
+		c.configure(id, &cfg)
+	}
+	b, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

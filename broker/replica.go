@@ -141,15 +141,6 @@ func (rm *replicaManager) backoff() time.Duration {
 	return time.Duration(rm.b.settings.brokerInt(config.ReplicaFetchBackoffMs, 1000)) * time.Millisecond
 }
 
-// interBrokerListener is the listener followers fetch on:
-// inter.broker.listener.name, else the first listener.
-func (rm *replicaManager) interBrokerListener() string {
-	if name := rm.b.settings.brokerString(config.InterBrokerListenerName, ""); name != "" {
-		return name
-	}
-	return rm.b.cfg.Listeners[0].Name
-}
-
 // writeCaching reports whether the partition's topic acknowledges
 // without fsync (write.caching).
 func (p *partition) writeCaching() bool {

@@ -16,10 +16,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// brokerConn is a follower's connection to its leader's inter-broker
-// listener: one request at a time, Kafka's wire format through kmsg. On
-// connect it asks ApiVersions and then uses, for each API, the highest
-// version both brokers serve.
+// brokerConn is a connection to another broker's inter-broker listener:
+// one request at a time, Kafka's wire format through kmsg. On connect it
+// completes TLS when the listener uses it, asks ApiVersions and then uses,
+// for each API, the highest version both brokers serve, and authenticates
+// with SASL when the listener uses it (interbroker.go).
 type brokerConn struct {
 	nc     net.Conn
 	r      *bufio.Reader
@@ -29,27 +30,41 @@ type brokerConn struct {
 	maxV   map[int16]int16
 	maxLen int32
 	stop   func() bool
+	// sasl is the identity the connection authenticated with; reauthAt,
+	// when set, is when it re-authenticates (KIP-368).
+	sasl     *peerSASL
+	reauthAt time.Time
 }
 
 // errUnsupportedVersion means the leader does not serve a version of an
 // API the follower needs.
 var errUnsupportedVersion = errors.New("leader does not serve a version the follower needs")
 
-// dialBroker connects to addr and negotiates API versions; ours are the
-// versions this broker serves. maxLen bounds the size of any response. The
-// connection is closed when ctx ends.
-func dialBroker(ctx context.Context, addr, clientID string, timeout time.Duration, ours func(key int16) (int16, int16, bool), maxLen int32) (*brokerConn, error) {
+// dialBroker connects to addr with the security sec and negotiates API
+// versions; ours are the versions this broker serves. maxLen bounds the
+// size of any response. The connection is closed when ctx ends. Brokers
+// dial each other through Broker.dialInterBroker, which fills in sec from
+// the inter-broker listener's settings.
+func dialBroker(ctx context.Context, addr string, sec peerSecurity, clientID string, timeout time.Duration, ours func(key int16) (int16, int16, bool), maxLen int32) (*brokerConn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if sec.tls != nil {
+		tc, err := handshakeTLS(ctx, nc, sec.tls, timeout)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
 	}
 	c := &brokerConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)), maxV: map[int16]int16{}, maxLen: maxLen}
 	c.stop = context.AfterFunc(ctx, func() { nc.Close() })
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.SetVersion(3)
 	req.ClientSoftwareName, req.ClientSoftwareVersion = "skein-replica-fetcher", "1"
-	resp, err := c.request(req, timeout)
+	resp, err := c.roundTrip(req, timeout)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("api versions: %w", err)
@@ -65,6 +80,13 @@ func dialBroker(ctx context.Context, addr, clientID string, timeout time.Duratio
 			continue
 		}
 		c.maxV[k.ApiKey] = min(hi, k.MaxVersion)
+	}
+	if sec.sasl != nil {
+		c.sasl = sec.sasl
+		if err := c.authenticate(timeout); err != nil {
+			c.close()
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -84,8 +106,19 @@ func (c *brokerConn) close() {
 	c.nc.Close()
 }
 
-// request sends req and reads its response, within timeout.
+// request sends req and reads its response, within timeout; a SASL
+// session due for re-authentication re-authenticates first.
 func (c *brokerConn) request(req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
+	if c.sasl != nil && !c.reauthAt.IsZero() && !time.Now().Before(c.reauthAt) {
+		if err := c.authenticate(timeout); err != nil {
+			return nil, fmt.Errorf("re-authentication: %w", err)
+		}
+	}
+	return c.roundTrip(req, timeout)
+}
+
+// roundTrip sends req and reads its response, within timeout.
+func (c *brokerConn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
 	c.corr++
 	c.buf = c.f.AppendRequest(c.buf[:0], req, c.corr)
 	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {

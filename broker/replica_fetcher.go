@@ -257,7 +257,12 @@ func (f *replicaFetcher) failed(err error, items []item) {
 	repeat := f.lastErr == err.Error()
 	f.lastErr = err.Error()
 	f.mu.Unlock()
-	if !repeat {
+	switch {
+	case repeat:
+	case errors.Is(err, errPeerSecurity):
+		f.rm.b.log.Error("cannot connect to the leader's inter-broker listener: TLS or SASL failed; retrying", "leader", f.source,
+			"listener", f.rm.b.interBrokerListener(), "err", err, "backoff", f.rm.backoff())
+	default:
 		f.rm.b.log.Warn("fetching from leader failed; retrying", "leader", f.source, "err", err, "backoff", f.rm.backoff())
 	}
 	for _, it := range items {
@@ -268,7 +273,7 @@ func (f *replicaFetcher) failed(err error, items []item) {
 // connect opens a connection to the leader's inter-broker listener.
 func (f *replicaFetcher) connect() (*brokerConn, error) {
 	rm := f.rm
-	listener := rm.interBrokerListener()
+	listener := rm.b.interBrokerListener()
 	reg, ok := rm.b.meta.Image().Broker(f.source)
 	if !ok {
 		return nil, fmt.Errorf("broker %d is not registered", f.source)
@@ -277,11 +282,8 @@ func (f *replicaFetcher) connect() (*brokerConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("broker %d has no endpoint on the inter-broker listener %s", f.source, listener)
 	}
-	if ep.SecurityProtocol != "" && ep.SecurityProtocol != "PLAINTEXT" {
-		return nil, fmt.Errorf("inter-broker listener %s uses %s; replication connects to PLAINTEXT listeners only", listener, ep.SecurityProtocol)
-	}
 	maxLen := int32(min(rm.b.settings.brokerInt(config.ReplicaFetchResponseMaxBytes, 10485760)+rm.b.settings.brokerInt(config.ReplicaFetchMaxBytes, 1048576)+(64<<20), math.MaxInt32))
-	c, err := dialBroker(f.ctx, brokerAddr(ep), fmt.Sprintf("broker-%d-fetcher-0", rm.nodeID), rm.socketTimeout(), rm.b.Versions, maxLen)
+	c, err := rm.b.dialInterBroker(f.ctx, ep, fmt.Sprintf("broker-%d-fetcher-0", rm.nodeID), rm.socketTimeout(), maxLen)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to broker %d at %s: %w", f.source, brokerAddr(ep), err)
 	}
@@ -390,6 +392,14 @@ func (f *replicaFetcher) partitionError(it item, code int16, what string) {
 		return
 	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code:
 		f.rm.b.log.Debug("leader refused a follower request", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)
+	case kerr.TopicAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Code:
+		// A leader with an authorizer refuses a follower without
+		// CLUSTER_ACTION on the cluster.
+		if !repeat {
+			f.rm.b.log.Error("leader refused replication: this broker's principal on the inter-broker listener lacks CLUSTER_ACTION on the cluster; add it to super.users on every broker",
+				"request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "listener", f.rm.b.interBrokerListener(),
+				"principal", f.rm.b.interBrokerPrincipalHint(), "err", err)
+		}
 	default:
 		if !repeat {
 			f.rm.b.log.Warn("leader refused a follower request; retrying", "request", what, "topic", it.p.topic.name, "partition", it.p.index, "leader", f.source, "leader_epoch", it.epoch, "err", err)

@@ -773,7 +773,7 @@ func FuzzParseResponseFrame(f *testing.F) {
 func acksAllProduce(tb *testBroker, topicName string, timeoutMs int32) (kmsg.ProduceResponseTopicPartition, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := dialBroker(ctx, tb.addr, "test", 5*time.Second, tb.Versions, 1<<20)
+	conn, err := dialBroker(ctx, tb.addr, peerSecurity{}, "test", 5*time.Second, tb.Versions, 1<<20)
 	if err != nil {
 		return kmsg.ProduceResponseTopicPartition{}, err
 	}

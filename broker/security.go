@@ -131,7 +131,7 @@ func (b *Broker) configureSecurity() error {
 		b.sasl[l.Name] = ls
 	}
 	b.cfg.Listeners = listeners
-	return nil
+	return b.configureInterBroker()
 }
 
 // scramCredential returns a user's SCRAM credential for a mechanism from

@@ -39,6 +39,9 @@ type peerClients struct {
 type peerConn struct {
 	mu sync.Mutex
 	c  *brokerConn
+	// lastErr is the last TLS or SASL failure logged, so that one that
+	// persists is logged once.
+	lastErr string
 }
 
 // peerRequest sends req to broker node over its inter-broker listener at
@@ -61,7 +64,7 @@ func (b *Broker) peerRequest(node int32, req kmsg.Request, least, limit int16) (
 	defer pc.mu.Unlock()
 	timeout := time.Duration(b.settings.brokerInt(config.ReplicaSocketTimeoutMs, 30000)) * time.Millisecond
 	if pc.c == nil {
-		listener := b.replicas.interBrokerListener()
+		listener := b.interBrokerListener()
 		reg, ok := b.meta.Image().Broker(node)
 		if !ok || reg.Fenced {
 			return nil, fmt.Errorf("%w: broker %d is not registered or fenced", kerr.NotLeaderForPartition, node)
@@ -70,14 +73,15 @@ func (b *Broker) peerRequest(node int32, req kmsg.Request, least, limit int16) (
 		if !ok {
 			return nil, fmt.Errorf("broker %d has no endpoint on the inter-broker listener %s", node, listener)
 		}
-		if ep.SecurityProtocol != "" && ep.SecurityProtocol != "PLAINTEXT" {
-			return nil, fmt.Errorf("inter-broker listener %s uses %s; brokers connect to PLAINTEXT listeners only", listener, ep.SecurityProtocol)
-		}
-		c, err := dialBroker(b.bgCtx, brokerAddr(ep), fmt.Sprintf("broker-%d-txn", b.cfg.NodeID), timeout, b.Versions, peerResponseMax)
+		c, err := b.dialInterBroker(b.bgCtx, ep, fmt.Sprintf("broker-%d-txn", b.cfg.NodeID), timeout, peerResponseMax)
 		if err != nil {
+			if errors.Is(err, errPeerSecurity) && err.Error() != pc.lastErr {
+				pc.lastErr = err.Error()
+				b.log.Error("cannot connect to another broker's inter-broker listener", "broker", node, "listener", listener, "addr", brokerAddr(ep), "err", err)
+			}
 			return nil, fmt.Errorf("connecting to broker %d at %s: %w", node, brokerAddr(ep), err)
 		}
-		pc.c = c
+		pc.c, pc.lastErr = c, ""
 	}
 	v, err := pc.c.version(req.Key(), least, limit)
 	if err != nil {
@@ -175,6 +179,8 @@ func (b *Broker) sendMarkerOnce(tp txn.TopicPartition, producerID int64, epoch i
 	switch {
 	case code == 0:
 		return nil
+	case code == kerr.ClusterAuthorizationFailed.Code:
+		b.logPeerDenied(leader, "WriteTxnMarkers")
 	case code == kerr.UnknownTopicOrPartition.Code:
 		if _, ok := b.partitionLeader(tp.Topic, tp.Partition); !ok {
 			return fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, txn.ErrUnknownPartition)
@@ -204,6 +210,12 @@ func (b *Broker) remoteTxnVerify(txnID string, producerID int64, epoch int16, to
 		return fmt.Errorf("%w: verifying with the transaction coordinator: %v", kerr.CoordinatorNotAvailable, err)
 	}
 	r := resp.(*kmsg.AddPartitionsToTxnResponse)
+	if r.ErrorCode == kerr.ClusterAuthorizationFailed.Code {
+		// As Kafka's partition leader, the producer is not told of the
+		// brokers' authorization: the verification did not complete.
+		b.logPeerDenied(coordinator, "AddPartitionsToTxn")
+		return fmt.Errorf("transaction coordinator %d: %w: verification refused (%v)", coordinator, kerr.InvalidTxnState, kerr.ClusterAuthorizationFailed)
+	}
 	if r.ErrorCode != 0 {
 		return fmt.Errorf("transaction coordinator %d: %w", coordinator, kerr.ErrorForCode(r.ErrorCode))
 	}

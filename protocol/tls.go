@@ -84,26 +84,9 @@ func newTLSListener(cfg TLSConfig, log *slog.Logger) (*tlsListener, error) {
 		return nil, err
 	}
 	t.mapper = m
-	base := &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
-	if len(cfg.Protocols) > 0 {
-		base.MinVersion, base.MaxVersion = 0, 0
-		for _, p := range cfg.Protocols {
-			var v uint16
-			switch strings.TrimSpace(p) {
-			case "TLSv1.2":
-				v = tls.VersionTLS12
-			case "TLSv1.3":
-				v = tls.VersionTLS13
-			default:
-				return nil, fmt.Errorf("ssl.enabled.protocols: %q is not supported; use TLSv1.2 and/or TLSv1.3", p)
-			}
-			if base.MinVersion == 0 || v < base.MinVersion {
-				base.MinVersion = v
-			}
-			if v > base.MaxVersion {
-				base.MaxVersion = v
-			}
-		}
+	base, err := cfg.baseConfig()
+	if err != nil {
+		return nil, err
 	}
 	switch cfg.ClientAuth {
 	case "", "none":
@@ -125,51 +108,144 @@ func newTLSListener(cfg TLSConfig, log *slog.Logger) (*tlsListener, error) {
 	return t, nil
 }
 
-// load reads the keystore and truststore into a fresh tls.Config.
-func (t *tlsListener) load() (*tls.Config, error) {
+// baseConfig is a tls.Config with the TLS versions of ssl.enabled.protocols
+// (TLSv1.2 and TLSv1.3 when unset).
+func (cfg TLSConfig) baseConfig() (*tls.Config, error) {
+	base := &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
+	if len(cfg.Protocols) > 0 {
+		base.MinVersion, base.MaxVersion = 0, 0
+		for _, p := range cfg.Protocols {
+			var v uint16
+			switch strings.TrimSpace(p) {
+			case "TLSv1.2":
+				v = tls.VersionTLS12
+			case "TLSv1.3":
+				v = tls.VersionTLS13
+			default:
+				return nil, fmt.Errorf("ssl.enabled.protocols: %q is not supported; use TLSv1.2 and/or TLSv1.3", p)
+			}
+			if base.MinVersion == 0 || v < base.MinVersion {
+				base.MinVersion = v
+			}
+			if v > base.MaxVersion {
+				base.MaxVersion = v
+			}
+		}
+	}
+	return base, nil
+}
+
+// hasKeystore reports whether a keystore is configured.
+func (cfg TLSConfig) hasKeystore() bool {
+	return cfg.KeystoreLocation != "" || (cfg.CertificateChain != "" && cfg.Key != "")
+}
+
+// loadKeystore reads the certificate chain and key of the keystore.
+func (cfg TLSConfig) loadKeystore() (tls.Certificate, error) {
 	var chainPEM, keyPEM []byte
-	if t.cfg.KeystoreLocation != "" {
-		data, err := os.ReadFile(t.cfg.KeystoreLocation)
+	if cfg.KeystoreLocation != "" {
+		data, err := os.ReadFile(cfg.KeystoreLocation)
 		if err != nil {
-			return nil, fmt.Errorf("ssl.keystore.location: %w", err)
+			return tls.Certificate{}, fmt.Errorf("ssl.keystore.location: %w", err)
 		}
 		chainPEM, keyPEM = data, data
 	} else {
-		if t.cfg.CertificateChain == "" || t.cfg.Key == "" {
-			return nil, errors.New("a TLS listener needs ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM)")
+		if cfg.CertificateChain == "" || cfg.Key == "" {
+			return tls.Certificate{}, errors.New("a TLS listener needs ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM)")
 		}
-		chainPEM, keyPEM = []byte(t.cfg.CertificateChain), []byte(t.cfg.Key)
+		chainPEM, keyPEM = []byte(cfg.CertificateChain), []byte(cfg.Key)
 	}
 	cert, err := tls.X509KeyPair(chainPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
+		return tls.Certificate{}, fmt.Errorf("keystore: %w", err)
+	}
+	return cert, nil
+}
+
+// loadTruststore reads the CA certificates of the truststore: the file,
+// else the PEM text, else the system roots.
+func (cfg TLSConfig) loadTruststore() (*x509.CertPool, error) {
+	var caPEM []byte
+	switch {
+	case cfg.TruststoreLocation != "":
+		data, err := os.ReadFile(cfg.TruststoreLocation)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.truststore.location: %w", err)
+		}
+		caPEM = data
+	case cfg.TruststoreCertificates != "":
+		caPEM = []byte(cfg.TruststoreCertificates)
+	}
+	if caPEM == nil {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			return nil, fmt.Errorf("truststore: %w", err)
+		}
+		return pool, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("truststore: no PEM certificate found")
+	}
+	return pool, nil
+}
+
+// ClientConfig is the client side of cfg, for a connection to serverName
+// (a host name or IP address): the server's certificate must chain to the
+// truststore's CAs (the system roots when no truststore is configured) and,
+// when verifyHostname is set (Kafka's ssl.endpoint.identification.algorithm
+// https), name serverName; the keystore's certificate, when one is
+// configured, is presented for ssl.client.auth. The files are read on each
+// call, so a renewed certificate is used by the next connection.
+func (cfg TLSConfig) ClientConfig(serverName string, verifyHostname bool) (*tls.Config, error) {
+	c, err := cfg.baseConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.hasKeystore() {
+		cert, err := cfg.loadKeystore()
+		if err != nil {
+			return nil, err
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	roots, err := cfg.loadTruststore()
+	if err != nil {
+		return nil, err
+	}
+	c.RootCAs, c.ServerName = roots, serverName
+	if !verifyHostname {
+		// The chain is verified without the host name.
+		c.InsecureSkipVerify = true
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: the server presented no certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+			for _, ic := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(ic)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
+	}
+	return c, nil
+}
+
+// load reads the keystore and truststore into a fresh tls.Config.
+func (t *tlsListener) load() (*tls.Config, error) {
+	cert, err := t.cfg.loadKeystore()
+	if err != nil {
+		return nil, err
 	}
 	c := t.base.Clone()
 	c.Certificates = []tls.Certificate{cert}
 	if c.ClientAuth != tls.NoClientCert {
-		var caPEM []byte
-		switch {
-		case t.cfg.TruststoreLocation != "":
-			caPEM, err = os.ReadFile(t.cfg.TruststoreLocation)
-			if err != nil {
-				return nil, fmt.Errorf("ssl.truststore.location: %w", err)
-			}
-		case t.cfg.TruststoreCertificates != "":
-			caPEM = []byte(t.cfg.TruststoreCertificates)
+		pool, err := t.cfg.loadTruststore()
+		if err != nil {
+			return nil, err
 		}
-		if caPEM != nil {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(caPEM) {
-				return nil, errors.New("truststore: no PEM certificate found")
-			}
-			c.ClientCAs = pool
-		} else {
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				return nil, fmt.Errorf("truststore: %w", err)
-			}
-			c.ClientCAs = pool
-		}
+		c.ClientCAs = pool
 	}
 	return c, nil
 }

@@ -59,6 +59,7 @@ const (
 	SSLClientAuth                        = "ssl.client.auth"
 	SSLEnabledProtocols                  = "ssl.enabled.protocols"
 	SSLPrincipalMappingRules             = "ssl.principal.mapping.rules"
+	SSLEndpointIdentificationAlgorithm   = "ssl.endpoint.identification.algorithm"
 	SASLEnabledMechanisms                = "sasl.enabled.mechanisms"
 	SASLJaasConfig                       = "sasl.jaas.config"
 	SASLServerCallbackHandlerClass       = "sasl.server.callback.handler.class"
@@ -89,6 +90,8 @@ const (
 	EncryptionRotationCheckIntervalMs    = "skein.encryption.rotation.check.interval.ms"
 
 	InterBrokerListenerName                  = "inter.broker.listener.name"
+	SecurityInterBrokerProtocol              = "security.inter.broker.protocol"
+	SASLMechanismInterBrokerProtocol         = "sasl.mechanism.inter.broker.protocol"
 	ReplicaFetchMaxBytes                     = "replica.fetch.max.bytes"
 	ReplicaFetchResponseMaxBytes             = "replica.fetch.response.max.bytes"
 	ReplicaFetchWaitMaxMs                    = "replica.fetch.wait.max.ms"
@@ -237,6 +240,8 @@ var brokerDefs = []Def{
 		Doc: "TLS versions served. Older versions are not supported."},
 	{Name: SSLPrincipalMappingRules, Type: TypeString, Default: "DEFAULT",
 		Doc: "Rules mapping a client certificate's subject DN (RFC 2253) to a principal name: DEFAULT, or RULE:pattern/replacement/[LU], separated by commas."},
+	{Name: SSLEndpointIdentificationAlgorithm, Type: TypeString, Default: "https",
+		Doc: "How a broker connecting to another broker's SSL or SASL_SSL inter-broker listener checks the server certificate's host name: https (the certificate must name the advertised host or IP address) or empty (the certificate chain is verified, the name is not)."},
 
 	// SASL (SASL_PLAINTEXT and SASL_SSL listeners).
 	{Name: SASLEnabledMechanisms, Type: TypeList, Default: "GSSAPI",
@@ -348,7 +353,11 @@ var brokerDefs = []Def{
 	{Name: ControllerListenerNames, Type: TypeList, NullDefault: true,
 		Doc: "The listener of the metadata quorum: the raft transport and the controller RPC share its port. Broker-only nodes list it too: they receive the metadata log there as raft learners."},
 	{Name: InterBrokerListenerName, Type: TypeString, NullDefault: true,
-		Doc: "Listener used between brokers (replica fetching); when unset, the first listener of listeners other than the controller listeners."},
+		Doc: "Listener used between brokers (replica fetching, transaction markers and verification); when unset, the listener named by security.inter.broker.protocol if that is set, else the first listener of listeners other than the controller listeners. It may be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL: brokers connect to it with their own ssl.* settings and sasl.mechanism.inter.broker.protocol credentials for that listener."},
+	{Name: SecurityInterBrokerProtocol, Type: TypeString, Default: "PLAINTEXT", Validator: OneOf{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
+		Doc: "Security protocol used between brokers, naming the listener of that name; only one of it and inter.broker.listener.name may be set. When neither is set, the first listener other than the controller listeners is used."},
+	{Name: SASLMechanismInterBrokerProtocol, Type: TypeString, Default: "GSSAPI",
+		Doc: "SASL mechanism brokers authenticate with to a SASL_PLAINTEXT or SASL_SSL inter-broker listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with the username and password options of listener.name.<listener>.<mechanism>.sasl.jaas.config (or sasl.jaas.config). Kafka's default GSSAPI is not supported: a broker whose inter-broker listener uses SASL refuses to start while it is unset or GSSAPI."},
 	{Name: "broker.session.timeout.ms", Type: TypeInt, Default: "9000", Validator: AtLeast(1),
 		Doc: "How long the active controller waits without hearing from a broker before it fences it and moves its partition leaderships to other in-sync replicas."},
 	{Name: "broker.heartbeat.interval.ms", Type: TypeInt, Default: "2000", Validator: AtLeast(1),

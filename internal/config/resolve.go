@@ -84,6 +84,9 @@ func NewResolver(l Layers) (*Resolver, error) {
 	if err := checkBroker(r.broker, r.rawBroker); err != nil {
 		return nil, err
 	}
+	if err := checkInterBroker(r.broker, MapLookup(r.layers.Static), r.rawBroker); err != nil {
+		return nil, err
+	}
 	base, err := r.deriveTopicBase()
 	if err != nil {
 		return nil, err

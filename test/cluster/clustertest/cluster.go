@@ -50,6 +50,10 @@ type Options struct {
 	// Settings are added to (and override) every node's
 	// server.properties; a value "" removes a setting the harness writes.
 	Settings map[string]string
+	// NodeSettings, when set, returns settings of one node added over
+	// Settings (before the node's Extra), e.g. an extra listener with a
+	// port of its own; it must return the same for a node each time.
+	NodeSettings func(n *Node) map[string]string
 	// Binary is the skein binary; required.
 	Binary string
 }
@@ -289,7 +293,7 @@ func (c *Cluster) Bootstrap() []string {
 func (c *Cluster) BootstrapString() string { return strings.Join(c.Bootstrap(), ",") }
 
 // Settings returns node n's settings: the harness's, FastFailover,
-// Options.Settings, then the node's Extra.
+// Options.Settings, Options.NodeSettings, then the node's Extra.
 func (n *Node) Settings() map[string]string {
 	c := n.c
 	s := map[string]string{
@@ -318,7 +322,11 @@ func (n *Node) Settings() map[string]string {
 		s["listeners"] = ControllerListener + "://" + n.ControllerAddr
 		delete(s, "inter.broker.listener.name")
 	}
-	for _, m := range []map[string]string{FastFailover, c.opts.Settings, n.Extra} {
+	var own map[string]string
+	if c.opts.NodeSettings != nil {
+		own = c.opts.NodeSettings(n)
+	}
+	for _, m := range []map[string]string{FastFailover, c.opts.Settings, own, n.Extra} {
 		for k, v := range m {
 			s[k] = v
 		}
