@@ -407,6 +407,7 @@ type auditor struct {
 	topicFailed   prometheus.Counter
 	fileFailed    prometheus.Counter
 	forwarded     prometheus.Counter
+	retries       prometheus.Counter
 	queueLen      prometheus.GaugeFunc
 	startedWriter bool
 }
@@ -460,7 +461,11 @@ func newAuditor(b *Broker, reg prometheus.Registerer) *auditor {
 	for _, typ := range []string{auditTypeAuthentication, auditTypeAuthorization, auditTypeRequest} {
 		au.events.WithLabelValues(typ)
 	}
-	reg.MustRegister(au.events, dropped, au.queueLen, au.forwarded)
+	au.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "skein", Subsystem: "audit", Name: "write_retries_total",
+		Help: "Attempts to write queued audit events to the audit topic that failed and will be retried (no leader reachable for an audit partition); the events stay queued.",
+	})
+	reg.MustRegister(au.events, dropped, au.queueLen, au.forwarded, au.retries)
 	if !s.brokerBool(config.AuditEnable, true) || b.authorizer.Load() == nil {
 		return nil
 	}
@@ -783,6 +788,7 @@ func (au *auditor) write(recs []auditRecord, deadline time.Time) error {
 	}
 	now := time.Now()
 	if err != nil {
+		au.retries.Inc()
 		if au.waitingSince.IsZero() {
 			au.waitingSince = now
 		}
