@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -887,7 +888,9 @@ func (au *auditor) appendBatch(t *topic, batch []byte, n int, deadline time.Time
 		au.rr++
 		for i := range parts {
 			p := parts[(start+i)%len(parts)]
-			if err = au.appendLocal(p, batch, deadline); err == nil || !auditLeaderMoved(err) {
+			// The append assigns offsets and the leader epoch in
+			// place: each attempt gets its own copy.
+			if err = au.appendLocal(p, slices.Clone(batch), deadline); err == nil || !auditLeaderMoved(err) {
 				return err
 			}
 		}
@@ -960,7 +963,7 @@ func (au *auditor) forward(t *topic, batch []byte, n int, deadline time.Time) er
 	start := au.rr
 	au.rr++
 	for i := int32(0); i < ti.Partitions; i++ {
-		index := (int32(start) + i) % ti.Partitions
+		index := int32((start + int(i)) % int(ti.Partitions))
 		st, ok := ti.Partition(index)
 		if !ok || st.Leader == NoLeader || st.Leader == self {
 			continue
