@@ -31,8 +31,10 @@ package broker
 //
 // The audit log is on when skein.audit.enable is true (the default) and an
 // authorizer is configured. Its topic is protected: no client may write to
-// it, and only super users and principals with an ACL on it may read or
-// describe it, whatever allow.everyone.if.no.acl.found says.
+// it (only other brokers forwarding their events, see
+// auditForwardAccepted), and only super users and principals with an ACL
+// on it may read or describe it, whatever allow.everyone.if.no.acl.found
+// says.
 
 import (
 	"context"
