@@ -30,7 +30,8 @@ package broker
 // With an authorizer, a transactional produce needs WRITE on its
 // transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every
 // partition) and each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED for its
-// partitions, nothing written).
+// partitions, nothing written). The audit topic takes only the events
+// another broker forwards (auditForwardAccepted).
 // Only the partition's leader appends: other brokers answer
 // NOT_LEADER_OR_FOLLOWER, with the current leader, its epoch and endpoint
 // (v10+, KIP-951) so that the client re-routes at once.
@@ -95,7 +96,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) protoco
 			if t != nil {
 				name = t.name
 			}
-			writable = b.authorize(r.Session, acl.OpWrite, acl.ResourceTopic, name)
+			writable = b.auditForwardAccepted(r.Session, req, name) || b.authorize(r.Session, acl.OpWrite, acl.ResourceTopic, name)
 		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {

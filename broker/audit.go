@@ -16,16 +16,25 @@ package broker
 //
 // Events are written asynchronously: the request path encodes the event
 // and appends it to a bounded in-memory queue, never waiting; a writer
-// goroutine appends queued events to the audit topic through the
-// partition's own append path (not over the network), fsyncs them as an
-// acks=all produce would be, and optionally appends them to a JSON-lines
-// file. When the queue is full an event is dropped, counted in
-// skein_audit_events_dropped_total and logged.
+// goroutine optionally appends queued events to a JSON-lines file, then
+// appends them to an audit topic partition this broker leads through the
+// partition's own append path (not over the network) and waits for them
+// to be replicated as an acks=all produce would. Events stay queued, in
+// order, until they are written: while this broker leads no audit
+// partition (after failovers, or on a broker added later) the writer
+// retries with a backoff, and once that lasts longer than
+// auditForwardAfter it sends them to the leader of an audit partition over
+// the inter-broker listener (Produce, acks=all). That leader accepts them
+// only from a super user on its inter-broker listener
+// (Broker.auditForwardAccepted). When the queue is full the newest event
+// is dropped, counted in skein_audit_events_dropped_total and logged.
 //
 // The audit log is on when skein.audit.enable is true (the default) and an
 // authorizer is configured. Its topic is protected: no client may write to
-// it, and only super users and principals with an ACL on it may read or
-// describe it, whatever allow.everyone.if.no.acl.found says.
+// it (only other brokers forwarding their events, see
+// auditForwardAccepted), and only super users and principals with an ACL
+// on it may read or describe it, whatever allow.everyone.if.no.acl.found
+// says.
 
 import (
 	"context"
@@ -38,6 +47,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +100,26 @@ const (
 	auditDropLogInterval = 10 * time.Second
 	// auditHidden replaces the value of a sensitive config in an event.
 	auditHidden = "[hidden]"
+	// auditRetryMin and auditRetryMax bound the wait before the writer
+	// tries again to write events it could not write: it doubles from
+	// the first to the second.
+	auditRetryMin = 100 * time.Millisecond
+	auditRetryMax = 2 * time.Second
+	// auditForwardAfter is how long this broker must have led no audit
+	// partition before it sends events to another broker's: leadership
+	// usually comes back (or moves here) within it.
+	auditForwardAfter = time.Second
+	// auditForwardRefusedPause is how long the writer stops forwarding
+	// after a leader refused its events (this broker's inter-broker
+	// principal is not a super user there).
+	auditForwardRefusedPause = time.Minute
+	// auditReplicationTimeout bounds the wait for the in-sync replicas
+	// to hold a batch, as an acks=all produce's timeout; the forwarded
+	// Produce's timeout too.
+	auditReplicationTimeout = 15 * time.Second
+	// auditDrainTimeout bounds the time shutdown spends writing the
+	// events still queued.
+	auditDrainTimeout = 10 * time.Second
 )
 
 // auditEvent is one CloudEvents 1.0 event in structured JSON mode.
@@ -340,24 +370,47 @@ type auditor struct {
 	maxEvents   int
 
 	file *os.File
+
+	// forwardAfter, drainTimeout and retryMax are auditForwardAfter,
+	// auditDrainTimeout and auditRetryMax (tests shorten them).
+	forwardAfter time.Duration
+	drainTimeout time.Duration
+	retryMax     time.Duration
+
+	// The writer's own state (only the writer goroutine touches it).
 	// rr picks the partition of the next batch when the topic has
-	// several.
-	rr int
+	// several. filed is how many of the queue's first events are
+	// already in the audit file. noLocalSince is when this broker was
+	// first seen leading no audit partition (zero while it leads one);
+	// forwardPausedUntil stops forwarding after a refusal. waitingSince
+	// is when the first event that could not be written yet failed
+	// (zero when none waits), lastWaitLog when that was last logged.
+	rr                 int
+	filed              int
+	noLocalSince       time.Time
+	forwardPausedUntil time.Time
+	waitingSince       time.Time
+	lastWaitLog        time.Time
 
 	mu struct {
 		sync.Mutex
+		// queue holds the events not yet written to the audit topic,
+		// oldest first; the writer removes them once written.
 		queue   []auditRecord
 		bytes   int
 		closed  bool
 		dropped int64 // since the last drop report
 	}
 	wake chan struct{}
+	quit chan struct{}
 	done chan struct{}
 
 	events        *prometheus.CounterVec
 	queueFull     prometheus.Counter
 	topicFailed   prometheus.Counter
 	fileFailed    prometheus.Counter
+	forwarded     prometheus.Counter
+	retries       prometheus.Counter
 	queueLen      prometheus.GaugeFunc
 	startedWriter bool
 }
@@ -378,7 +431,12 @@ func newAuditor(b *Broker, reg prometheus.Registerer) *auditor {
 		fileFsync:   s.brokerBool(config.AuditFileFsync, true),
 		maxEvents:   int(s.brokerInt(config.AuditQueueMaxEvents, 10000)),
 		wake:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
 		done:        make(chan struct{}),
+
+		forwardAfter: auditForwardAfter,
+		drainTimeout: auditDrainTimeout,
+		retryMax:     auditRetryMax,
 	}
 	au.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "skein", Subsystem: "audit", Name: "events_total",
@@ -386,11 +444,15 @@ func newAuditor(b *Broker, reg prometheus.Registerer) *auditor {
 	}, []string{"type"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "skein", Subsystem: "audit", Name: "events_dropped_total",
-		Help: "Audit events lost, per reason: queue_full (the writer fell behind; dropped before any sink), topic_write_failed, file_write_failed.",
+		Help: "Audit events lost, per reason: queue_full (the queue of events waiting to be written was full; dropped before any sink), topic_write_failed (refused by the topic for good, or still queued when shutdown gave up), file_write_failed.",
 	}, []string{"reason"})
 	au.queueFull = dropped.WithLabelValues("queue_full")
 	au.topicFailed = dropped.WithLabelValues("topic_write_failed")
 	au.fileFailed = dropped.WithLabelValues("file_write_failed")
+	au.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "skein", Subsystem: "audit", Name: "events_forwarded_total",
+		Help: "Audit events written through the leader of an audit partition on another broker, while this broker led none.",
+	})
 	au.queueLen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "skein", Subsystem: "audit", Name: "queue_events",
 		Help: "Audit events waiting to be written.",
@@ -402,7 +464,11 @@ func newAuditor(b *Broker, reg prometheus.Registerer) *auditor {
 	for _, typ := range []string{auditTypeAuthentication, auditTypeAuthorization, auditTypeRequest} {
 		au.events.WithLabelValues(typ)
 	}
-	reg.MustRegister(au.events, dropped, au.queueLen)
+	au.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "skein", Subsystem: "audit", Name: "write_retries_total",
+		Help: "Attempts to write queued audit events to the audit topic that failed and will be retried (no leader reachable for an audit partition); the events stay queued.",
+	})
+	reg.MustRegister(au.events, dropped, au.queueLen, au.forwarded, au.retries)
 	if !s.brokerBool(config.AuditEnable, true) || b.authorizer.Load() == nil {
 		return nil
 	}
@@ -433,8 +499,11 @@ func (au *auditor) start(ctx context.Context) error {
 	return nil
 }
 
-// stop writes what is queued and stops the writer. Events emitted after
-// stop are discarded. It runs once the listeners are closed.
+// stop writes what is queued, for at most drainTimeout, and stops the
+// writer; events it could not write are counted and logged. Events
+// emitted after stop are discarded. It runs once the listeners are closed
+// (and this broker has handed its partitions over: what is queued then
+// goes to the new leaders).
 func (au *auditor) stop() {
 	if au == nil {
 		return
@@ -446,6 +515,7 @@ func (au *auditor) stop() {
 	if already {
 		return
 	}
+	close(au.quit)
 	if au.startedWriter {
 		au.signal()
 		<-au.done
@@ -483,6 +553,27 @@ func (au *auditor) protects(rt acl.ResourceType, name string) bool {
 	return au != nil && rt == acl.ResourceTopic && name == au.topic
 }
 
+// auditForwardAccepted reports whether a Produce writing to topic is
+// another broker of the cluster forwarding audit events: the topic is the
+// audit topic, the request is a plain (not transactional) acks=all
+// produce, its principal is a super user (as brokers are), and it arrived
+// on this broker's inter-broker listener while that listener is dedicated
+// to brokers (clients have another listener). With a single listener
+// every super user client would pass, so nobody does: events then wait
+// for a local leader. Nothing else may write to the audit topic; everyone
+// else gets the protection's refusal. Without an authorizer there is no
+// audit log and nothing to protect.
+func (b *Broker) auditForwardAccepted(sess *protocol.Session, req *kmsg.ProduceRequest, topic string) bool {
+	a := b.authorizer.Load()
+	if a == nil || !b.audit.protects(acl.ResourceTopic, topic) || req.TransactionID != nil || req.Acks != -1 {
+		return false
+	}
+	if len(b.cfg.Listeners) < 2 || !strings.EqualFold(sess.Listener, b.replicas.interBrokerListener()) {
+		return false
+	}
+	return a.IsSuperUser(b.principal(sess))
+}
+
 // logsAllowed reports whether granted authorizations are logged.
 func (au *auditor) logsAllowed() bool { return au != nil && au.logAllowed }
 
@@ -494,8 +585,9 @@ func (au *auditor) signal() {
 	}
 }
 
-// emit completes the event's envelope, encodes it and queues it. It never
-// blocks on the sinks: a full queue drops the event.
+// emit completes the event's envelope, encodes it and queues it behind
+// the events still waiting to be written. It never blocks on the sinks: a
+// full queue drops the event (the newest; those queued before it stay).
 func (au *auditor) emit(typ string, res auditResource, data auditData) {
 	now := au.b.now()
 	cluster := ""
@@ -567,42 +659,103 @@ func newEventID() string {
 	return string(s[:])
 }
 
-// run is the writer: it takes what is queued, writes it to the sinks, and
-// reports drops at most every auditDropLogInterval. After stop it drains
-// the queue and returns.
+// run is the writer: it writes what is queued to the sinks, oldest first,
+// removing events from the queue once the audit topic holds them; events
+// it cannot write yet stay queued ahead of newer ones and are tried again
+// after a backoff (auditRetryMin doubling to retryMax). It reports drops
+// at most every auditDropLogInterval. After stop it drains the queue for
+// at most drainTimeout and returns.
 func (au *auditor) run() {
 	defer close(au.done)
 	ticker := time.NewTicker(auditDropLogInterval)
 	defer ticker.Stop()
+	var backoff time.Duration
+	var drainBy time.Time
 	for {
-		select {
-		case <-au.wake:
-		case <-ticker.C:
-			au.reportDrops()
-			continue
+		recs, closed := au.pending()
+		if closed && drainBy.IsZero() {
+			drainBy = time.Now().Add(au.drainTimeout)
 		}
-		for {
-			batch, closed := au.take()
-			if len(batch) > 0 {
-				au.write(batch)
-				continue
-			}
+		if len(recs) == 0 {
 			if closed {
 				au.reportDrops()
 				return
 			}
-			break
+			select {
+			case <-au.wake:
+			case <-au.quit:
+			case <-ticker.C:
+				au.reportDrops()
+			}
+			continue
 		}
+		var deadline time.Time
+		if closed {
+			deadline = drainBy
+		}
+		err := au.write(recs, deadline)
+		if err == nil {
+			backoff = 0
+			continue
+		}
+		if closed && !time.Now().Before(drainBy) {
+			au.abandon(err)
+			au.reportDrops()
+			return
+		}
+		backoff = min(max(2*backoff, auditRetryMin), au.retryMax)
+		wait := backoff
+		if closed {
+			wait = min(wait, time.Until(drainBy))
+		}
+		timer := time.NewTimer(wait)
+		quit := au.quit
+		if closed {
+			quit = nil // closed for good: it would not wait at all
+		}
+		select {
+		case <-timer.C:
+		case <-quit:
+		case <-ticker.C:
+			au.reportDrops()
+		}
+		timer.Stop()
 	}
 }
 
-// take removes and returns the queued events.
-func (au *auditor) take() ([]auditRecord, bool) {
+// pending returns the queued events (the queue's own slice: the writer
+// is its only consumer and emit only appends beyond it).
+func (au *auditor) pending() ([]auditRecord, bool) {
 	au.mu.Lock()
 	defer au.mu.Unlock()
-	q := au.mu.queue
-	au.mu.queue, au.mu.bytes = nil, 0
-	return q, au.mu.closed
+	return au.mu.queue, au.mu.closed
+}
+
+// remove takes the first n events off the queue.
+func (au *auditor) remove(n int) {
+	if n == 0 {
+		return
+	}
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	for _, r := range au.mu.queue[:n] {
+		au.mu.bytes -= len(r.json)
+	}
+	clear(au.mu.queue[:n])
+	au.mu.queue = au.mu.queue[n:]
+	if len(au.mu.queue) == 0 {
+		au.mu.queue = nil
+	}
+	au.filed = max(au.filed-n, 0)
+}
+
+// abandon gives up on the events still queued at the end of the shutdown
+// drain: they are counted as failed and logged.
+func (au *auditor) abandon(err error) {
+	recs, _ := au.pending()
+	au.remove(len(recs))
+	au.topicFailed.Add(float64(len(recs)))
+	au.log.Error("audit events not written to the audit topic before shutdown", "topic", au.topic, "events", len(recs), "err", err)
 }
 
 // reportDrops logs the events dropped since the last report.
@@ -616,76 +769,247 @@ func (au *auditor) reportDrops() {
 	}
 }
 
-// write appends events to the audit topic and the audit file.
-func (au *auditor) write(recs []auditRecord) {
-	if err := au.writeTopic(recs); err != nil {
-		au.topicFailed.Add(float64(len(recs)))
-		au.log.Error("audit events not written to the audit topic", "topic", au.topic, "events", len(recs), "err", err)
-	}
-	if au.file != nil {
-		if err := au.writeFile(recs); err != nil {
-			au.fileFailed.Add(float64(len(recs)))
-			au.log.Error("audit events not written to the audit file", "file", au.filePath, "events", len(recs), "err", err)
+// write appends the queued events recs to the audit file (once each),
+// then to the audit topic, and removes from the queue those the topic now
+// holds, and those it refused for good (counted as failed). It returns an
+// error when events remain to be tried again. deadline, when set, bounds
+// the waits (the shutdown drain).
+func (au *auditor) write(recs []auditRecord, deadline time.Time) error {
+	if au.file != nil && au.filed < len(recs) {
+		if err := au.writeFile(recs[au.filed:]); err != nil {
+			au.fileFailed.Add(float64(len(recs) - au.filed))
+			au.log.Error("audit events not written to the audit file", "file", au.filePath, "events", len(recs)-au.filed, "err", err)
 		}
+		au.filed = len(recs)
 	}
+	written, failed, err := au.writeTopic(recs, deadline)
+	au.remove(written + failed)
+	if failed > 0 {
+		au.topicFailed.Add(float64(failed))
+		au.log.Error("audit events not written to the audit topic", "topic", au.topic, "events", failed, "err", err)
+		return nil
+	}
+	now := time.Now()
+	if err != nil {
+		au.retries.Inc()
+		if au.waitingSince.IsZero() {
+			au.waitingSince = now
+		}
+		if now.Sub(au.lastWaitLog) >= auditDropLogInterval {
+			au.lastWaitLog = now
+			au.log.Warn("audit events waiting to be written to the audit topic; retrying", "topic", au.topic, "events", len(recs)-written, "waiting", now.Sub(au.waitingSince).Round(time.Millisecond), "err", err)
+		}
+		return err
+	}
+	if !au.waitingSince.IsZero() {
+		au.log.Info("audit events written after waiting", "topic", au.topic, "waited", now.Sub(au.waitingSince).Round(time.Millisecond))
+		au.waitingSince, au.lastWaitLog = time.Time{}, time.Time{}
+	}
+	return nil
 }
 
 // cloudEventsContentType marks records in the structured content mode of
 // the CloudEvents Kafka protocol binding.
 var cloudEventsContentType = []byte("application/cloudevents+json; charset=UTF-8")
 
-// writeTopic appends events to the audit topic in batches of at most
-// auditBatchBytes and fsyncs them. A missing topic (deleted by an
-// administrator) is created again.
-func (au *auditor) writeTopic(recs []auditRecord) error {
+// errNoAuditLeader means this broker leads no partition of the audit
+// topic (and does not forward yet).
+var errNoAuditLeader = errors.New("this broker leads no partition of the audit topic")
+
+// auditRefused is an error the audit topic answered for good (a record
+// it will never accept): the batch is counted as failed rather than
+// tried again.
+type auditRefused struct{ err error }
+
+func (e auditRefused) Error() string { return e.err.Error() }
+func (e auditRefused) Unwrap() error { return e.err }
+
+// writeTopic writes events to the audit topic in batches of at most
+// auditBatchBytes, in order, each to a partition this broker leads (or,
+// see appendBatch, through another broker). It returns how many of the
+// first events were written, how many after those were refused for good
+// (failed, with err), and the error that stopped it with events left to
+// try again. A missing topic (deleted by an administrator) is created
+// again.
+func (au *auditor) writeTopic(recs []auditRecord, deadline time.Time) (written, failed int, err error) {
 	t := au.b.lookupTopic(au.topic)
 	if t == nil {
 		if err := au.ensureTopic(au.b.bgCtx); err != nil {
-			return err
+			return 0, 0, err
 		}
 		if t = au.b.lookupTopic(au.topic); t == nil {
-			return errors.New("audit topic does not exist")
+			return 0, 0, errors.New("audit topic does not exist yet")
 		}
 	}
-	for len(recs) > 0 {
+	for written < len(recs) {
+		rest := recs[written:]
 		n, size := 0, 0
-		base := recs[0].ts
-		for n < len(recs) && (n == 0 || size+len(recs[n].json) <= auditBatchBytes) {
-			size += len(recs[n].json)
-			base = min(base, recs[n].ts)
+		base := rest[0].ts
+		for n < len(rest) && (n == 0 || size+len(rest[n].json) <= auditBatchBytes) {
+			size += len(rest[n].json)
+			base = min(base, rest[n].ts)
 			n++
 		}
 		rs := make([]records.Record, n)
-		for i, r := range recs[:n] {
+		for i, r := range rest[:n] {
 			rs[i] = records.Record{
 				Value:          r.json,
 				Headers:        []records.Header{{Key: "content-type", Value: cloudEventsContentType}},
 				TimestampDelta: r.ts - base,
 			}
 		}
-		// Events go to the audit partitions this broker leads.
-		var parts []*partition
-		for _, p := range t.hosted() {
-			if p.isLeader() {
-				parts = append(parts, p)
+		batch := records.BuildBatch(records.CodecLZ4, base, rs)
+		if err := au.appendBatch(t, batch, n, deadline); err != nil {
+			var refused auditRefused
+			if errors.As(err, &refused) {
+				return written, n, err
+			}
+			return written, 0, err
+		}
+		written += n
+	}
+	return written, 0, nil
+}
+
+// appendBatch writes one batch of n events: to a partition of the audit
+// topic this broker leads, trying each in turn when one has just lost its
+// leadership; when it has led none for forwardAfter (at once during the
+// shutdown drain, which follows handing its partitions over), to the
+// leader of an audit partition on another broker.
+func (au *auditor) appendBatch(t *topic, batch []byte, n int, deadline time.Time) error {
+	var parts []*partition
+	for _, p := range t.hosted() {
+		if p.isLeader() {
+			parts = append(parts, p)
+		}
+	}
+	var err error
+	if len(parts) > 0 {
+		au.noLocalSince = time.Time{}
+		start := au.rr
+		au.rr++
+		for i := range parts {
+			p := parts[(start+i)%len(parts)]
+			// The append assigns offsets and the leader epoch in
+			// place: each attempt gets its own copy.
+			if err = au.appendLocal(p, slices.Clone(batch), deadline); err == nil || !auditLeaderMoved(err) {
+				return err
 			}
 		}
-		if len(parts) == 0 {
-			return errors.New("this broker leads no partition of the audit topic")
-		}
-		p := parts[au.rr%len(parts)]
-		au.rr++
-		batch := records.BuildBatch(records.CodecLZ4, base, rs)
-		_, last, err := p.append(batch)
-		if err != nil {
-			return err
-		}
-		if err := p.log.SyncTo(last); err != nil {
-			return err
-		}
-		recs = recs[n:]
 	}
+	now := time.Now()
+	if au.noLocalSince.IsZero() {
+		au.noLocalSince = now
+	}
+	if deadline.IsZero() && now.Sub(au.noLocalSince) < au.forwardAfter {
+		if err != nil {
+			return fmt.Errorf("%w: %v", errNoAuditLeader, err)
+		}
+		return errNoAuditLeader
+	}
+	return au.forward(t, batch, n, deadline)
+}
+
+// auditLeaderMoved reports whether an append failed because this broker
+// no longer leads the partition.
+func auditLeaderMoved(err error) bool {
+	return errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.FencedLeaderEpoch) || errors.Is(err, kerr.LeaderNotAvailable)
+}
+
+// appendLocal appends a batch to partition p, which this broker leads,
+// and waits until its in-sync replicas hold it, as an acks=all produce.
+// When leadership moves before they do, the batch may be lost with the
+// old leader's log suffix: the error says so and the events are written
+// again (possibly twice; each event has its own id). A batch the ISR does
+// not confirm in time (or that is below min.insync.replicas) is durable on
+// this leader and counts as written.
+func (au *auditor) appendLocal(p *partition, batch []byte, deadline time.Time) error {
+	_, last, epoch, _, err := p.appendProducer(batch, nil, 0)
+	if err != nil {
+		return err
+	}
+	timeout := auditReplicationTimeout
+	if !deadline.IsZero() {
+		timeout = max(min(timeout, time.Until(deadline)), time.Millisecond)
+	}
+	err = p.awaitReplication(au.b.bgCtx, last, epoch, timeout)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kerr.NotLeaderForPartition):
+		return err
+	case errors.Is(err, kerr.KafkaStorageError):
+		return auditRefused{err}
+	}
+	au.log.Warn("audit events appended but not yet replicated to every in-sync replica", "topic", au.topic, "partition", p.index, "err", err)
 	return nil
+}
+
+// forward sends a batch to the leader of an audit partition on another
+// broker over its inter-broker listener, as a Produce with acks=all,
+// trying each partition's leader in turn while they answer that
+// leadership moved or cannot be reached. A leader that refuses it (this
+// broker's inter-broker principal is not a super user there) stops
+// forwarding for auditForwardRefusedPause; events then wait for this
+// broker to lead an audit partition.
+func (au *auditor) forward(t *topic, batch []byte, n int, deadline time.Time) error {
+	if time.Now().Before(au.forwardPausedUntil) {
+		return fmt.Errorf("%w; forwarding to other brokers was refused", errNoAuditLeader)
+	}
+	ti, ok := au.b.meta.Image().Topics[au.topic]
+	if !ok {
+		return fmt.Errorf("%w: audit topic not in the metadata", kerr.UnknownTopicOrPartition)
+	}
+	self := au.b.cfg.NodeID
+	var lastErr error = fmt.Errorf("%w: no partition of the audit topic has a leader", kerr.LeaderNotAvailable)
+	start := au.rr
+	au.rr++
+	for i := int32(0); i < ti.Partitions; i++ {
+		index := int32((start + int(i)) % int(ti.Partitions))
+		st, ok := ti.Partition(index)
+		if !ok || st.Leader == NoLeader || st.Leader == self {
+			continue
+		}
+		timeout := auditReplicationTimeout
+		if !deadline.IsZero() {
+			timeout = max(min(timeout, time.Until(deadline)), time.Millisecond)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, int32(timeout/time.Millisecond)
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = t.name, [16]byte(ti.ID)
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = index, batch
+		rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+		req.Topics = []kmsg.ProduceRequestTopic{rt}
+		resp, err := au.b.peerRequest(st.Leader, req, 3, 13)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		r := resp.(*kmsg.ProduceResponse)
+		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+			lastErr = fmt.Errorf("produce response from broker %d does not answer %s-%d", st.Leader, t.name, index)
+			continue
+		}
+		code := r.Topics[0].Partitions[0].ErrorCode
+		if code == 0 {
+			au.forwarded.Add(float64(n))
+			return nil
+		}
+		err = fmt.Errorf("%s-%d on broker %d: %w", t.name, index, st.Leader, kerr.ErrorForCode(code))
+		switch {
+		case code == kerr.TopicAuthorizationFailed.Code:
+			au.forwardPausedUntil = time.Now().Add(auditForwardRefusedPause)
+			au.log.Warn("broker refused the audit events this broker forwarded; they wait until this broker leads an audit partition (the inter-broker principal must be a super user on the inter-broker listener)", "broker", st.Leader, "pause", auditForwardRefusedPause)
+			return err
+		case retriableMarkerError(err):
+			lastErr = err
+		default:
+			return auditRefused{err}
+		}
+	}
+	return lastErr
 }
 
 // writeFile appends events to the audit file, one JSON event per line,
