@@ -568,7 +568,7 @@ func (b *Broker) auditForwardAccepted(sess *protocol.Session, req *kmsg.ProduceR
 	if a == nil || !b.audit.protects(acl.ResourceTopic, topic) || req.TransactionID != nil || req.Acks != -1 {
 		return false
 	}
-	if len(b.cfg.Listeners) < 2 || !strings.EqualFold(sess.Listener, b.replicas.interBrokerListener()) {
+	if len(b.cfg.Listeners) < 2 || !strings.EqualFold(sess.Listener, b.interBrokerListener()) {
 		return false
 	}
 	return a.IsSuperUser(b.principal(sess))
