@@ -53,6 +53,10 @@ type interBrokerDialer struct {
 	verifyHost bool
 	// sasl is the broker's identity (SASL_PLAINTEXT, SASL_SSL).
 	sasl *peerSASL
+	// missing, when set, is why this broker has no identity for its SASL
+	// inter-broker listener (sasl.mechanism.inter.broker.protocol not
+	// set): every connection to another broker fails with it.
+	missing error
 }
 
 // peerSASL is the mechanism and credentials a broker authenticates with.
@@ -106,6 +110,15 @@ func (b *Broker) configureInterBroker() error {
 	}
 	if d.protocol == "SASL_PLAINTEXT" || d.protocol == "SASL_SSL" {
 		mech, err := config.InterBrokerSASLMechanism(lookup, d.listener)
+		if err != nil && !config.InterBrokerSASLMechanismSet(lookup) {
+			// A node that is alone, with a SASL listener for its
+			// clients, never connects to another broker: it starts,
+			// and says what a second broker would need.
+			d.missing = err
+			b.interBroker = d
+			b.log.Warn("no inter-broker identity: this broker cannot connect to other brokers until it has one", "err", err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -148,6 +161,9 @@ func (b *Broker) dialInterBroker(ctx context.Context, ep BrokerEndpoint, clientI
 	d := b.interBroker
 	var sec peerSecurity
 	if d != nil {
+		if d.missing != nil {
+			return nil, fmt.Errorf("%w: %v", errPeerSecurity, d.missing)
+		}
 		if ep.SecurityProtocol != "" && ep.SecurityProtocol != d.protocol {
 			return nil, fmt.Errorf("%w: the broker at %s registered its %s listener as %s, this broker's is %s; the brokers' listener.security.protocol.map must agree",
 				errPeerSecurity, brokerAddr(ep), d.listener, ep.SecurityProtocol, d.protocol)

@@ -372,8 +372,6 @@ func TestInterBrokerConfigErrors(t *testing.T) {
 		settings map[string]string
 		want     string
 	}{
-		{"gssapi-default", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512"},
-			"sasl.mechanism.inter.broker.protocol is unset and defaults to GSSAPI"},
 		{"gssapi", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "GSSAPI"},
 			"GSSAPI, which Skein does not support between brokers"},
 		{"not-enabled", map[string]string{"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "PLAIN"},
@@ -396,6 +394,27 @@ func TestInterBrokerConfigErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestInterBrokerNoIdentity starts a broker whose only listener is
+// SASL_SSL without sasl.mechanism.inter.broker.protocol, as a single node
+// serving SASL clients is configured: it starts, and a connection to
+// another broker fails with the setting to give.
+func TestInterBrokerNoIdentity(t *testing.T) {
+	dir := t.TempDir()
+	ca := newRejectCA(t, "CA")
+	s := map[string]string{"listener.name.sasl_ssl.ssl.keystore.location": ca.brokerKeystore(t, dir, "broker"), "sasl.enabled.mechanisms": "SCRAM-SHA-512"}
+	b, err := New(Config{NodeID: 1, DataDir: t.TempDir(), Settings: s, Listeners: []protocol.ListenerConfig{
+		{Name: "SASL_SSL", SecurityProtocol: "SASL_SSL", Addr: "127.0.0.1:0"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = b.dialInterBroker(testCtx(t), BrokerEndpoint{Name: "SASL_SSL", SecurityProtocol: "SASL_SSL", Host: "127.0.0.1", Port: 1}, "t", time.Second, 1<<20)
+	if !errors.Is(err, errPeerSecurity) || !strings.Contains(err.Error(), "sasl.mechanism.inter.broker.protocol is unset and defaults to GSSAPI") {
+		t.Fatalf("dial without an inter-broker identity: %v", err)
 	}
 }
 

@@ -76,6 +76,17 @@ func InterBrokerSASLMechanism(lookup Lookup, listener string) (string, error) {
 	return mech, nil
 }
 
+// InterBrokerSASLMechanismSet reports whether
+// sasl.mechanism.inter.broker.protocol is set. When it is not, a broker
+// whose inter-broker listener uses SASL still starts (a single node with
+// a SASL listener for its clients never connects to another broker), and
+// its connections to other brokers fail with InterBrokerSASLMechanism's
+// error.
+func InterBrokerSASLMechanismSet(lookup Lookup) bool {
+	v, ok := lookup(SASLMechanismInterBrokerProtocol)
+	return ok && strings.TrimSpace(v) != ""
+}
+
 // checkInterBroker checks the inter-broker settings of a broker: at most
 // one of inter.broker.listener.name and security.inter.broker.protocol,
 // and a supported SASL mechanism when the listener uses SASL.
@@ -108,7 +119,7 @@ func checkInterBroker(merged map[string]any, lookup Lookup, raw func(string) str
 		if name != "" && l.Name != name {
 			continue
 		}
-		if l.SecurityProtocol == "SASL_PLAINTEXT" || l.SecurityProtocol == "SASL_SSL" {
+		if (l.SecurityProtocol == "SASL_PLAINTEXT" || l.SecurityProtocol == "SASL_SSL") && InterBrokerSASLMechanismSet(lookup) {
 			_, err := InterBrokerSASLMechanism(lookup, l.Name)
 			return err
 		}
