@@ -327,21 +327,7 @@ func TestInterBrokerRefused(t *testing.T) {
 func TestInterBrokerReauthentication(t *testing.T) {
 	c := secureCluster{proto: "SASL_PLAINTEXT", extra: map[string]string{"listener.name.broker.connections.max.reauth.ms": "600000"}}.start(t, 1)
 	tb := c.brokers[1]
-	var ep BrokerEndpoint
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		reg, ok := tb.meta.Image().Broker(1)
-		if !ok {
-			return errors.New("not registered")
-		}
-		if ep, ok = reg.Endpoint("BROKER"); !ok {
-			return errors.New("no BROKER endpoint")
-		}
-		return nil
-	})
-	conn, err := tb.dialInterBroker(testCtx(t), ep, "test", 5*time.Second, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialOwnBROKER(t, tb)
 	defer conn.close()
 	first := conn.reauthAt
 	if left := time.Until(first); left <= 0 || left > 600*time.Second {
@@ -397,6 +383,28 @@ func TestInterBrokerConfigErrors(t *testing.T) {
 	}
 }
 
+// dialOwnBROKER connects tb to its own BROKER listener as it would to
+// another broker's, once it is registered.
+func dialOwnBROKER(t *testing.T, tb *testBroker) *brokerConn {
+	t.Helper()
+	var ep BrokerEndpoint
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		reg, ok := tb.meta.Image().Broker(tb.cfg.NodeID)
+		if !ok {
+			return errors.New("not registered")
+		}
+		if ep, ok = reg.Endpoint("BROKER"); !ok {
+			return errors.New("no BROKER endpoint")
+		}
+		return nil
+	})
+	conn, err := tb.dialInterBroker(testCtx(t), ep, "test", 5*time.Second, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // TestInterBrokerNoIdentity starts a broker whose only listener is
 // SASL_SSL without sasl.mechanism.inter.broker.protocol, as a single node
 // serving SASL clients is configured: it starts, and a connection to
@@ -428,21 +436,7 @@ func TestInterBrokerPLAIN(t *testing.T) {
 		s["listener.name.broker.plain.sasl.jaas.config"] = `org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="plain-secret" user_broker="plain-secret";`
 	}}.start(t, 1)
 	tb := c.brokers[1]
-	var ep BrokerEndpoint
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		reg, ok := tb.meta.Image().Broker(1)
-		if !ok {
-			return errors.New("not registered")
-		}
-		if ep, ok = reg.Endpoint("BROKER"); !ok {
-			return errors.New("no BROKER endpoint")
-		}
-		return nil
-	})
-	conn, err := tb.dialInterBroker(testCtx(t), ep, "test", 5*time.Second, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialOwnBROKER(t, tb)
 	defer conn.close()
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(12)
