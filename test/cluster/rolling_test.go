@@ -50,6 +50,9 @@ func TestRollingRestart(t *testing.T) {
 	}
 	group.WaitConsumed(c, 2*time.Minute)
 	group.Stop()
+	for _, e := range group.RetriedCommits() {
+		t.Logf("consumer group: retried a commit: %s", e)
+	}
 	for _, e := range group.Errors() {
 		t.Errorf("consumer group: %s", e)
 	}

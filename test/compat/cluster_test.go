@@ -77,6 +77,9 @@ func TestClusterRollingRestartJava(t *testing.T) {
 	}
 	group.WaitConsumed(c, 2*time.Minute)
 	group.Stop()
+	for _, e := range group.RetriedCommits() {
+		t.Logf("franz-go consumer group: retried a commit: %s", e)
+	}
 	for _, e := range group.Errors() {
 		t.Errorf("franz-go consumer group: %s", e)
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -62,6 +64,9 @@ type GroupConsumers struct {
 	mu       sync.Mutex
 	consumed map[RecordID]bool
 	errs     []string
+	// retried are the commits that failed with a retriable error and
+	// were carried by the next commit.
+	retried []string
 }
 
 // StartGroupConsumers starts n consumers of group.
@@ -89,8 +94,26 @@ func StartGroupConsumers(c *Cluster, l *Ledger, group string, n int) *GroupConsu
 	return g
 }
 
+// maxRetriedCommits is how many commits in a row may fail with a
+// retriable error before the failure counts as surfaced to the
+// application. franz-go can return a commit that met a coordinator
+// shutting down as a dial error; the next commit carries the offsets.
+const maxRetriedCommits = 1
+
+// retriableCommitErr reports whether a commit error is one an
+// application retries: a retriable Kafka error or a failed connection.
+func retriableCommitErr(err error) bool {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	var ne *net.OpError
+	return errors.As(err, &ne)
+}
+
 func (g *GroupConsumers) run(ctx context.Context, cl *kgo.Client) {
 	defer g.wg.Done()
+	failedCommits := 0
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -110,7 +133,18 @@ func (g *GroupConsumers) run(ctx context.Context, cl *kgo.Client) {
 			}
 			g.mu.Unlock()
 		})
-		if err := cl.CommitUncommittedOffsets(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		switch err := cl.CommitUncommittedOffsets(ctx); {
+		case err == nil:
+			failedCommits = 0
+		case errors.Is(err, context.Canceled):
+		case failedCommits < maxRetriedCommits && retriableCommitErr(err):
+			// The offsets stay uncommitted and go with the next
+			// commit, as an application retries a commit.
+			failedCommits++
+			g.mu.Lock()
+			g.retried = append(g.retried, fmt.Sprintf(time.Now().Format("15:04:05.000 ")+"commit: %v", err))
+			g.mu.Unlock()
+		default:
 			g.errorf("commit: %v", err)
 		}
 		cl.AllowRebalance()
@@ -130,6 +164,14 @@ func (g *GroupConsumers) Errors() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.errs)
+}
+
+// RetriedCommits are the commits that failed with a retriable error and
+// whose offsets the next commit carried (see maxRetriedCommits).
+func (g *GroupConsumers) RetriedCommits() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.retried)
 }
 
 // Missing returns the acknowledged records the group has not consumed

@@ -52,7 +52,7 @@ import sys
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 SCRAM_FAILED = (
@@ -218,8 +218,14 @@ class Check:
         log("%s: produced %d records to %s over %d partitions" % (self.mode, len(sent), topic, len({p for p, _ in sent})))
 
         denied_result = []
-        producer.produce(denied, key="k", value="v", on_delivery=lambda err, msg: denied_result.append(err or msg))
-        producer.flush(30)
+        try:
+            producer.produce(denied, key="k", value="v", on_delivery=lambda err, msg: denied_result.append(err or msg))
+            producer.flush(30)
+        except KafkaException as e:
+            # librdkafka refuses at once when its metadata already
+            # carries the topic's authorization error; otherwise the
+            # delivery report does.
+            denied_result.append(e.args[0])
         if len(denied_result) != 1:
             self.problems.append("producing to %s: no delivery report within 30s" % denied)
         elif not isinstance(denied_result[0], KafkaError) or denied_result[0].code() != KafkaError.TOPIC_AUTHORIZATION_FAILED:
