@@ -372,3 +372,82 @@ func TestThrottledPartitions(t *testing.T) {
 		t.Error("* does not throttle every partition")
 	}
 }
+
+// TestReplicationThrottleDecisions checks who is held back, on a clock
+// the quotas cannot leave: on the leader, a throttled partition's
+// follower out of the ISR while the leader rate is exceeded, never one
+// in the ISR, nor one of a partition not listed, nor any once the rate
+// is back under the bound; on the follower, a throttled partition not in
+// sync while the follower rate is exceeded.
+func TestReplicationThrottleDecisions(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	ctx := testCtx(t)
+	c.createAssigned(1, "held", []int32{1}, []int32{1})
+	adm := kadm.NewClient(c.client(1))
+	alterConfigs(t, ctx, adm, kmsg.ConfigResourceTypeBroker, "1", setOp(config.LeaderReplicationThrottledRate, "1000"), setOp(config.FollowerReplicationThrottledRate, "1000"))
+	alterConfigs(t, ctx, adm, kmsg.ConfigResourceTypeTopic, "held", setOp(config.LeaderReplicationThrottledReplicas, "0:1"), setOp(config.FollowerReplicationThrottledReplicas, "0:1"))
+	tb := c.brokers[1]
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !tb.lookupTopic("held").leaderThrottled(0) || tb.replicas.throttles.leader.bound.Load() != 1000 || tb.replicas.throttles.follower.bound.Load() != 1000 {
+			return errors.New("throttle not applied")
+		}
+		return nil
+	})
+	// Broker 2 is a replica the metadata names but that never fetches:
+	// the ISR stays as set.
+	c.setPartition("held", 0, PartitionState{Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1})
+	c.setPartition("held", 1, PartitionState{Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1})
+	p0, p1 := tb.lookupTopic("held").partition(0), tb.lookupTopic("held").partition(1)
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !slices.Equal(p0.currentRole().state.Replicas, []int32{1, 2}) || !slices.Equal(p1.currentRole().state.Replicas, []int32{1, 2}) {
+			return errors.New("replicas not applied")
+		}
+		return nil
+	})
+	lq := tb.replicas.throttles.leader
+	if p0.shouldLeaderThrottle(2) {
+		t.Fatal("held back with nothing recorded")
+	}
+	lq.record(5000, tb.replicas.nowMs())
+	if !p0.shouldLeaderThrottle(2) {
+		t.Fatal("follower out of the ISR not held back over the leader rate")
+	}
+	if p1.shouldLeaderThrottle(2) {
+		t.Fatal("partition not in the leader list held back")
+	}
+	c.setPartition("held", 0, PartitionState{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1})
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if len(p0.currentRole().state.ISR) != 2 {
+			return errors.New("ISR not applied")
+		}
+		return nil
+	})
+	if p0.shouldLeaderThrottle(2) {
+		t.Fatal("in-sync follower held back")
+	}
+
+	// Follower side, on the fetcher's view of the partition.
+	f := &replicaFetcher{rm: tb.replicas}
+	tb.replicas.throttles.follower.record(5000, tb.replicas.nowMs())
+	for _, tc := range []struct {
+		p    *partition
+		t    fetchTarget
+		want bool
+	}{
+		{p0, fetchTarget{}, true},                         // no fetch yet: not in sync
+		{p0, fetchTarget{lag: 10, lagKnown: true}, true},  // behind
+		{p0, fetchTarget{lag: 0, lagKnown: true}, false},  // in sync
+		{p1, fetchTarget{lag: 10, lagKnown: true}, false}, // not in the follower list
+	} {
+		if got := f.shouldFollowerThrottleLocked(tc.p, &tc.t); got != tc.want {
+			t.Errorf("partition %d, %+v: held back %v, want %v", tc.p.index, tc.t, got, tc.want)
+		}
+	}
+	alterConfigs(t, ctx, adm, kmsg.ConfigResourceTypeBroker, "1", deleteOp(config.FollowerReplicationThrottledRate))
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if f.shouldFollowerThrottleLocked(p0, &fetchTarget{}) {
+			return errors.New("held back without a rate")
+		}
+		return nil
+	})
+}
