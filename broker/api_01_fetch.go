@@ -30,7 +30,10 @@ package broker
 // up to the leader's log end, reports the follower's log end (its fetch
 // offset) for the high watermark and the ISR, and with a last fetched
 // epoch the leader's log does not continue gets a DivergingEpoch instead
-// of records.
+// of records. A partition throttled on this broker as leader
+// (leader.replication.throttled.replicas) returns no records to a
+// follower out of the ISR while the leader replication rate is over
+// leader.replication.throttled.rate (replica_throttle.go).
 // A client with a consumer_byte_rate quota gets at most one quota window's
 // worth per response; when the response (or its handler time, against
 // request_percentage) takes it over its quota, it gets an empty response
