@@ -30,7 +30,10 @@ package broker
 // up to the leader's log end, reports the follower's log end (its fetch
 // offset) for the high watermark and the ISR, and with a last fetched
 // epoch the leader's log does not continue gets a DivergingEpoch instead
-// of records.
+// of records. A partition throttled on this broker as leader
+// (leader.replication.throttled.replicas) returns no records to a
+// follower out of the ISR while the leader replication rate is over
+// leader.replication.throttled.rate (replica_throttle.go).
 // A client with a consumer_byte_rate quota gets at most one quota window's
 // worth per response; when the response (or its handler time, against
 // request_percentage) takes it over its quota, it gets an empty response
@@ -143,8 +146,15 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) protocol.
 // released and the session is left as it was (a new session is not
 // created), as Kafka's getThrottledResponse.
 func (b *Broker) settleFetch(r *protocol.Request, plan *fetchPlan, res *fetchResult, spent time.Duration) {
-	if !b.quotas.on() || plan.replicaID >= 0 {
-		// Replication is not subject to client quotas, as in Kafka.
+	if plan.replicaID >= 0 {
+		// Replication is not subject to client quotas, as in Kafka;
+		// the bytes of throttled partitions count against the leader
+		// replication quota (replica_throttle.go).
+		b.replicas.throttles.leader.record(res.throttledBytes, b.replicas.nowMs())
+		res.commit()
+		return
+	}
+	if !b.quotas.on() {
 		res.commit()
 		return
 	}
@@ -336,12 +346,15 @@ func (b *Broker) lookupFetchPartition(k fetchKey) *partition {
 }
 
 type fetchResult struct {
-	resp    *kmsg.FetchResponse
-	bytes   int
-	errors  bool
-	bufs    []*[]byte
-	plan    *fetchPlan
-	updates []partUpdate
+	resp  *kmsg.FetchResponse
+	bytes int
+	// throttledBytes are the record bytes of partitions throttled on
+	// this broker as leader, in a response to a follower.
+	throttledBytes int
+	errors         bool
+	bufs           []*[]byte
+	plan           *fetchPlan
+	updates        []partUpdate
 }
 
 // partUpdate is what commit writes back into the session for one
@@ -432,6 +445,11 @@ func (b *Broker) runFetch(plan *fetchPlan) *fetchResult {
 			rp.RecordBatches = *data
 			res.bytes += len(*data)
 			budget -= len(*data)
+			if plan.replicaID >= 0 {
+				if t := b.lookupFetchTopic(st.key); t != nil && t.leaderThrottled(st.key.partition) {
+					res.throttledBytes += len(*data)
+				}
+			}
 		}
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, logStart
 		if rp.ErrorCode != 0 || rp.DivergingEpoch.EndOffset >= 0 || rp.PreferredReadReplica >= 0 {
@@ -609,6 +627,11 @@ func (b *Broker) fetchForFollower(plan *fetchPlan, st *fetchPartitionState, t *t
 		return nil, -1, -1, -1
 	}
 	hw, lso := p.highWatermark(), p.lastStableOffset()
+	if p.shouldLeaderThrottle(plan.replicaID) {
+		// Over leader.replication.throttled.rate: no data for a
+		// throttled replica out of the ISR (replica_throttle.go).
+		return nil, hw, lso, logStart
+	}
 	return b.readPartition(p, st, 0, leo, budget, first, hw, lso, logStart, rp)
 }
 

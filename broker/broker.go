@@ -461,6 +461,7 @@ func looksLikePartitionDir(name string) bool {
 func (b *Broker) reconcile() error {
 	img := b.meta.Image()
 	b.settings.setDynamic(img.BrokerConfigs, b.cfg.NodeID)
+	b.replicas.updateThrottles()
 	b.loadACLs(img)
 	b.netLimits()
 	b.mu.RLock()
@@ -489,7 +490,7 @@ func (b *Broker) reconcile() error {
 			b.mu.byID[ti.ID] = t
 			b.mu.Unlock()
 		}
-		ts := b.settings.topic(ti.Configs)
+		ts := b.settings.topic(ti.Configs, b.cfg.NodeID)
 		t.settings.Store(ts)
 		for _, p := range t.hosted() {
 			if err := p.log.SetConfig(ts.storage); err != nil {

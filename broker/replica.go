@@ -111,10 +111,13 @@ type replicaManager struct {
 	isrUpdateFailure prometheus.Counter
 	bytesIn          prometheus.Counter
 	bytesOut         prometheus.Counter
+
+	// throttles are the replication quotas (replica_throttle.go).
+	throttles replicationThrottles
 }
 
 func newReplicaManager(b *Broker) *replicaManager {
-	return &replicaManager{b: b, nodeID: b.cfg.NodeID, fetchers: map[int32]*replicaFetcher{}, checkpointed: map[string]int64{}}
+	return &replicaManager{b: b, nodeID: b.cfg.NodeID, fetchers: map[int32]*replicaFetcher{}, checkpointed: map[string]int64{}, throttles: newReplicationThrottles(b.settings)}
 }
 
 // brokerEpochOf is the broker epoch a broker's registration stands for: a

@@ -55,8 +55,11 @@ type fetchTarget struct {
 	// delayUntil holds the partition back after an error.
 	delayUntil time.Time
 	// lag is the leader's high watermark minus the follower's log end,
-	// from the last fetch (Kafka's FetcherLagMetrics).
-	lag int64
+	// from the last fetch (Kafka's FetcherLagMetrics); lagKnown is set
+	// once a fetch in this epoch told it. The replica is in sync, for
+	// the follower throttle, when it is known and not positive.
+	lag      int64
+	lagKnown bool
 	// lastCode is the last error the leader answered, so that a
 	// repeated one is logged once.
 	lastCode int16
@@ -135,20 +138,28 @@ type item struct {
 }
 
 // ready returns the partitions to truncate and to fetch now, and when the
-// next delayed one is due.
+// next delayed one is due. A partition held back by the follower
+// replication throttle is due again after replica.fetch.backoff.ms, as
+// Kafka's fetcher waits that long when its fetch would be empty.
 func (f *replicaFetcher) ready(now time.Time) (trunc, fetch []item, next time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	due := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	for p, t := range f.parts {
 		if now.Before(t.delayUntil) {
-			if next.IsZero() || t.delayUntil.Before(next) {
-				next = t.delayUntil
-			}
+			due(t.delayUntil)
 			continue
 		}
-		if t.truncating {
+		switch {
+		case t.truncating:
 			trunc = append(trunc, item{p, t.epoch})
-		} else {
+		case f.shouldFollowerThrottleLocked(p, t):
+			due(now.Add(f.rm.backoff()))
+		default:
 			fetch = append(fetch, item{p, t.epoch})
 		}
 	}
@@ -562,7 +573,7 @@ func (f *replicaFetcher) fetch(conn *brokerConn, items []item) error {
 		}
 		p.followerHighWatermark(d.hw)
 		lag := max(d.hw-p.log.LogEndOffset(), 0)
-		f.update(d.it, func(t *fetchTarget) { t.lag, t.lastCode = lag, 0 })
+		f.update(d.it, func(t *fetchTarget) { t.lag, t.lagKnown, t.lastCode = lag, true, 0 })
 	}
 	return nil
 }
@@ -607,6 +618,9 @@ func (f *replicaFetcher) apply(it item, rp *kmsg.FetchResponseTopicPartition) bo
 			}
 			f.delay(it)
 			return false
+		}
+		if p.topic.followerThrottled(p.index) {
+			f.rm.throttles.follower.record(len(rp.RecordBatches), f.rm.nowMs())
 		}
 	}
 	if rp.LogStartOffset > p.log.LogStartOffset() {

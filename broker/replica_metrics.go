@@ -18,6 +18,10 @@ var (
 		"For each partition this broker follows, its leader's high watermark minus this replica's log end offset at the last fetch (Kafka FetcherLagMetrics ConsumerLag).", []string{"topic", "partition"}, nil)
 	descFetcherMaxLag = prometheus.NewDesc("skein_replica_fetcher_max_lag_records",
 		"Largest lag of the partitions this broker follows (Kafka ReplicaFetcherManager MaxLag, clientId=Replica).", nil, nil)
+	descLeaderThrottledRate = prometheus.NewDesc("skein_replica_leader_throttled_byte_rate",
+		"Bytes per second this broker sends as a leader for throttled replicas, measured as leader.replication.throttled.rate is enforced, over replication.quota.window.num samples of replication.quota.window.size.seconds (Kafka LeaderReplication byte-rate).", nil, nil)
+	descFollowerThrottledRate = prometheus.NewDesc("skein_replica_follower_throttled_byte_rate",
+		"Bytes per second this broker fetches as a follower for throttled replicas, measured as follower.replication.throttled.rate is enforced (Kafka FollowerReplication byte-rate).", nil, nil)
 	descHighWatermark = prometheus.NewDesc("skein_log_high_watermark",
 		"Offset below which the partition's records are replicated to every in-sync replica and visible to consumers (Kafka Partition HighWatermark).", []string{"topic", "partition"}, nil)
 )
@@ -30,6 +34,8 @@ func (rm *replicaManager) initMetrics(reg prometheus.Registerer) {
 	rm.isrUpdateFailure = f.counter("replica", "isr_update_failures_total", "ISR changes this broker proposed that the metadata refused or did not apply (Kafka ReplicaManager FailedIsrUpdatesPerSec).")
 	rm.bytesIn = f.counter("replica", "bytes_in_total", "Record batch bytes this broker appended as a follower, fetched from its leaders (Kafka BrokerTopicMetrics ReplicationBytesInPerSec).")
 	rm.bytesOut = f.counter("replica", "bytes_out_total", "Record batch bytes this broker returned to followers' fetches as a leader (Kafka BrokerTopicMetrics ReplicationBytesOutPerSec).")
+	rm.throttles.leader.bytes = f.counter("replica", "leader_throttled_bytes_total", "Record batch bytes this broker returned as a leader to followers' fetches of partitions throttled here by leader.replication.throttled.replicas, counted against leader.replication.throttled.rate.")
+	rm.throttles.follower.bytes = f.counter("replica", "follower_throttled_bytes_total", "Record batch bytes this broker fetched as a follower for partitions throttled here by follower.replication.throttled.replicas, counted against follower.replication.throttled.rate.")
 }
 
 // fetchReplicaID is the replica id of a Fetch: the follower's node id, or
@@ -60,7 +66,7 @@ type replicaCollector struct{ b *Broker }
 
 // Describe implements prometheus.Collector.
 func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUnderMinISR, descFollowerLag, descFetcherMaxLag, descHighWatermark} {
+	for _, d := range []*prometheus.Desc{descUnderMinISR, descFollowerLag, descFetcherMaxLag, descHighWatermark, descLeaderThrottledRate, descFollowerThrottledRate} {
 		ch <- d
 	}
 }
@@ -82,6 +88,9 @@ func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
 		maxLag = max(maxLag, lag)
 	}
 	ch <- prometheus.MustNewConstMetric(descFetcherMaxLag, prometheus.GaugeValue, float64(maxLag))
+	now := b.replicas.nowMs()
+	ch <- prometheus.MustNewConstMetric(descLeaderThrottledRate, prometheus.GaugeValue, b.replicas.throttles.leader.measure(now))
+	ch <- prometheus.MustNewConstMetric(descFollowerThrottledRate, prometheus.GaugeValue, b.replicas.throttles.follower.measure(now))
 }
 
 // underReplicated counts the partitions led here whose ISR is smaller

@@ -118,11 +118,16 @@ type topicSettings struct {
 	codec      records.Codec
 	// schemas is the broker-side schema validation of the topic.
 	schemas schemaValidation
+	// leaderThrottled and followerThrottled are the partitions whose
+	// replication is throttled on this broker as leader and as follower
+	// (leader. and follower.replication.throttled.replicas).
+	leaderThrottled, followerThrottled throttledSet
 }
 
-// topic resolves a topic's overrides. Overrides in the metadata were
-// validated when set; should they fail now, the broker defaults apply.
-func (s *settingsResolver) topic(overrides map[string]string) *topicSettings {
+// topic resolves a topic's overrides for broker nodeID. Overrides in the
+// metadata were validated when set; should they fail now, the broker
+// defaults apply.
+func (s *settingsResolver) topic(overrides map[string]string, nodeID int32) *topicSettings {
 	r := s.cur.Load()
 	v, err := r.Topic(overrides)
 	if err != nil {
@@ -191,6 +196,8 @@ func (s *settingsResolver) topic(overrides map[string]string) *topicSettings {
 		keyStrategy:   v.String(config.KeySubjectNameStrategy),
 		valueStrategy: v.String(config.ValueSubjectNameStrategy),
 	}
+	ts.leaderThrottled = newThrottledSet(v.List(config.LeaderReplicationThrottledReplicas), nodeID)
+	ts.followerThrottled = newThrottledSet(v.List(config.FollowerReplicationThrottledReplicas), nodeID)
 	ts.storage.DeleteRetention = ms(config.DeleteRetentionMs)
 	ts.storage.MinCleanableDirtyRatio = v.Float64(config.MinCleanableDirtyRatio)
 	ts.storage.MinCompactionLag = ms(config.MinCompactionLagMs)

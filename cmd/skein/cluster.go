@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -431,6 +432,8 @@ func newClusterReassignCmd(f *clusterFlags) *cobra.Command {
 		replicas  string
 		list      bool
 		cancel    bool
+		verify    bool
+		throttle  int64
 	)
 	cmd := &cobra.Command{
 		Use:   "reassign",
@@ -439,13 +442,38 @@ func newClusterReassignCmd(f *clusterFlags) *cobra.Command {
 			"new replicas copy the partition as followers, and once they are in sync the\n" +
 			"replicas left out are removed (the first of --replicas is the preferred\n" +
 			"leader). --list shows ongoing reassignments (all, or those of --topic);\n" +
-			"--cancel reverts the one of --topic --partition.",
+			"--cancel reverts the one of --topic --partition.\n\n" +
+			"--throttle BYTES_PER_SEC limits the replication traffic of the move, as\n" +
+			"kafka-reassign-partitions.sh --throttle does: it sets\n" +
+			"leader.replication.throttled.rate and follower.replication.throttled.rate on\n" +
+			"the brokers of the current and target replicas, and adds the current\n" +
+			"replicas to the topic's leader.replication.throttled.replicas and the new\n" +
+			"ones to its follower.replication.throttled.replicas. --verify --topic\n" +
+			"[--partition] [--replicas] reports whether the reassignment is done and,\n" +
+			"once no partition of the topic is moving, removes the topic's throttled\n" +
+			"replicas (and, once no reassignment is in progress, the brokers' rates):\n" +
+			"run it until the reassignment completes.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			if list {
 				return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
 					return listReassignments(ctx, cl, topic, out)
+				})
+			}
+			if verify {
+				if topic == "" || cancel || cmd.Flags().Changed("throttle") {
+					return errors.New("--verify needs --topic and excludes --cancel and --throttle")
+				}
+				var target []int32
+				if replicas != "" {
+					var err error
+					if target, err = parseIDs("replicas", replicas); err != nil {
+						return err
+					}
+				}
+				return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
+					return verifyReassignment(ctx, cl, topic, partition, target, out)
 				})
 			}
 			if topic == "" || partition < 0 {
@@ -455,6 +483,10 @@ func newClusterReassignCmd(f *clusterFlags) *cobra.Command {
 			switch {
 			case cancel && replicas != "":
 				return errors.New("--cancel and --replicas are exclusive")
+			case cancel && cmd.Flags().Changed("throttle"):
+				return errors.New("--cancel and --throttle are exclusive")
+			case cmd.Flags().Changed("throttle") && throttle < 0:
+				return fmt.Errorf("--throttle %d: want a rate in bytes per second, at least 0", throttle)
 			case !cancel:
 				var err error
 				if target, err = parseIDs("replicas", replicas); err != nil {
@@ -462,6 +494,15 @@ func newClusterReassignCmd(f *clusterFlags) *cobra.Command {
 				}
 			}
 			return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
+				if cmd.Flags().Changed("throttle") {
+					current, err := currentReplicas(ctx, cl, topic, partition)
+					if err != nil {
+						return err
+					}
+					if err := applyThrottle(ctx, kadm.NewClient(cl), topic, throttle, planThrottle(partition, current, target), out); err != nil {
+						return err
+					}
+				}
 				if err := alterReassignment(ctx, cl, topic, partition, target); err != nil {
 					return err
 				}
@@ -469,6 +510,9 @@ func newClusterReassignCmd(f *clusterFlags) *cobra.Command {
 					fmt.Fprintf(out, "cancelled the reassignment of %s-%d\n", topic, partition)
 				} else {
 					fmt.Fprintf(out, "reassignment of %s-%d to %s started\n", topic, partition, ids(target))
+				}
+				if cmd.Flags().Changed("throttle") {
+					fmt.Fprintf(out, "Warning: run skein cluster reassign --verify --topic %s periodically, until the reassignment completes, to ensure the throttle is removed.\n", topic)
 				}
 				return nil
 			})
@@ -480,6 +524,8 @@ func newClusterReassignCmd(f *clusterFlags) *cobra.Command {
 	fl.StringVar(&replicas, "replicas", "", "target replicas, e.g. 1,2,3 (the first is the preferred leader)")
 	fl.BoolVar(&list, "list", false, "list ongoing reassignments")
 	fl.BoolVar(&cancel, "cancel", false, "cancel the ongoing reassignment of the partition")
+	fl.BoolVar(&verify, "verify", false, "report whether the reassignments of --topic are done, and remove their throttles once they are")
+	fl.Int64Var(&throttle, "throttle", -1, "limit the move's replication traffic to this many bytes per second on each broker involved")
 	return cmd
 }
 

@@ -101,6 +101,12 @@ const (
 	ReplicaSocketTimeoutMs                   = "replica.socket.timeout.ms"
 	ReplicaHighWatermarkCheckpointIntervalMs = "replica.high.watermark.checkpoint.interval.ms"
 	ReplicaSelectorClass                     = "replica.selector.class"
+
+	// Replication throttling (KIP-73).
+	LeaderReplicationThrottledRate    = "leader.replication.throttled.rate"
+	FollowerReplicationThrottledRate  = "follower.replication.throttled.rate"
+	ReplicationQuotaWindowNum         = "replication.quota.window.num"
+	ReplicationQuotaWindowSizeSeconds = "replication.quota.window.size.seconds"
 )
 
 // RackAwareReplicaSelector is the replica.selector.class that lets
@@ -398,6 +404,18 @@ var brokerDefs = []Def{
 		Doc: "How often the high watermarks are written to replication-offset-checkpoint, in ms."},
 	{Name: ReplicaSelectorClass, Type: TypeClass, NullDefault: true, Validator: OneOf{RackAwareReplicaSelector},
 		Doc: "KIP-392: org.apache.kafka.common.replica.RackAwareReplicaSelector lets consumers that send a rack (client.rack) fetch from an in-sync replica in their rack; unset, consumers fetch from the leader."},
+
+	// Replication throttling (KIP-73, broker/replica_throttle.go).
+	{Name: LeaderReplicationThrottledRate, Type: TypeLong, Default: maxLong, Validator: AtLeast(0), Dynamic: true,
+		Doc: "A long representing the upper bound (bytes/sec) on replication traffic for leaders enumerated in the property " + LeaderReplicationThrottledReplicas +
+			" (for each topic). This property can be only set dynamically. It is suggested that the limit be kept above 1MB/s for accurate behaviour."},
+	{Name: FollowerReplicationThrottledRate, Type: TypeLong, Default: maxLong, Validator: AtLeast(0), Dynamic: true,
+		Doc: "A long representing the upper bound (bytes/sec) on replication traffic for followers enumerated in the property " + FollowerReplicationThrottledReplicas +
+			" (for each topic). This property can be only set dynamically. It is suggested that the limit be kept above 1MB/s for accurate behaviour."},
+	{Name: ReplicationQuotaWindowNum, Type: TypeInt, Default: "11", Validator: AtLeast(1),
+		Doc: "The number of samples to retain in memory for replication quotas"},
+	{Name: ReplicationQuotaWindowSizeSeconds, Type: TypeInt, Default: "1", Validator: AtLeast(1),
+		Doc: "The time span of each sample for replication quotas"},
 
 	// Broker defaults of topic configs.
 	{Name: "log.cleanup.policy", Type: TypeList, Default: CleanupPolicyDelete, Dynamic: true,

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -148,12 +149,14 @@ var topicDefs = []Def{
 		ServerDefaults: sd("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
 		Doc:            "Force an fsync when data has been unflushed for this long, in ms."},
 	{Name: FollowerReplicationThrottledReplicas, Type: TypeList, Default: "", Validator: throttledReplicas,
-		Doc: "Replicas throttled on the follower side during reassignment, as partitionId:brokerId pairs or \"*\". Accepted for tool compatibility."},
+		Doc: "A list of replicas for which log replication should be throttled on the follower side. The list should describe a set of replicas in the form " +
+			"[PartitionId]:[BrokerId],[PartitionId]:[BrokerId]:... or alternatively the wildcard '*' can be used to throttle all replicas for this topic."},
 	{Name: IndexIntervalBytes, Type: TypeInt, Default: "4096", Validator: AtLeast(0),
 		ServerDefaults: sd("log.index.interval.bytes"),
 		Doc:            "Bytes appended between two entries of the offset index."},
 	{Name: LeaderReplicationThrottledReplicas, Type: TypeList, Default: "", Validator: throttledReplicas,
-		Doc: "Replicas throttled on the leader side during reassignment, as partitionId:brokerId pairs or \"*\". Accepted for tool compatibility."},
+		Doc: "A list of replicas for which log replication should be throttled on the leader side. The list should describe a set of replicas in the form " +
+			"[PartitionId]:[BrokerId],[PartitionId]:[BrokerId]:... or alternatively the wildcard '*' can be used to throttle all replicas for this topic."},
 	{Name: MaxCompactionLagMs, Type: TypeLong, Default: maxLong, Validator: AtLeast(1),
 		ServerDefaults: sd("log.cleaner.max.compaction.lag.ms"),
 		Doc:            "Longest time a record may stay ineligible for compaction, in ms."},
@@ -226,4 +229,28 @@ func validateTopicValues(vals map[string]any) error {
 			MinCompactionLagMs, minLag, MaxCompactionLagMs, maxLag))
 	}
 	return nil
+}
+
+// ThrottledPartitions returns the partitions of a topic whose replication
+// a leader.replication.throttled.replicas or
+// follower.replication.throttled.replicas list throttles on broker
+// brokerID, as Kafka's parseThrottledPartitions: every partition for the
+// wildcard "*" (all), else those listed as partitionId:brokerID. Entries
+// that do not parse are skipped (the list was validated when it was set).
+func ThrottledPartitions(items []string, brokerID int32) (all bool, parts []int32) {
+	if strings.TrimSpace(strings.Join(items, "")) == "*" {
+		return true, nil
+	}
+	for _, it := range items {
+		p, b, ok := strings.Cut(strings.TrimSpace(it), ":")
+		if !ok {
+			continue
+		}
+		pn, err1 := strconv.ParseInt(p, 10, 32)
+		bn, err2 := strconv.ParseInt(b, 10, 32)
+		if err1 == nil && err2 == nil && int32(bn) == brokerID {
+			parts = append(parts, int32(pn))
+		}
+	}
+	return false, parts
 }
