@@ -21,6 +21,9 @@ const (
 	DefaultTopic = "_schemas"
 	// DefaultGroupID is Confluent's schema.registry.group.id.
 	DefaultGroupID = "schema-registry"
+	// DefaultTopicReplicationFactor is Confluent's
+	// kafkastore.topic.replication.factor.
+	DefaultTopicReplicationFactor = 3
 )
 
 // Config configures a Registry. The zero value of each field selects its
@@ -41,10 +44,21 @@ type Config struct {
 	// Topic is the compacted topic holding every schema, config and mode
 	// (kafkastore.topic). Default DefaultTopic.
 	Topic string
-	// TopicReplicationFactor is the replication factor the topic is
-	// created with when missing (kafkastore.topic.replication.factor);
-	// 0 or -1 take the broker's default.replication.factor.
+	// TopicReplicationFactor is the desired replication factor of the
+	// topic when it is created (kafkastore.topic.replication.factor,
+	// default DefaultTopicReplicationFactor): the topic gets the smaller
+	// of it and the number of live brokers, and min.insync.replicas=2
+	// when that is 3 or more. -1 takes the broker's
+	// default.replication.factor and min.insync.replicas.
 	TopicReplicationFactor int16
+	// ExpectedBrokers is how many brokers the cluster is expected to
+	// have. The topic is not created before the smaller of it and
+	// TopicReplicationFactor brokers are live, so that an instance
+	// starting with its cluster does not create the topic with fewer
+	// replicas than the cluster will have; until then Run retries. 0
+	// creates the topic with the brokers live at the time (Confluent's
+	// behaviour).
+	ExpectedBrokers int
 	// GroupID names the group the instances elect their writer in
 	// (schema.registry.group.id). Default DefaultGroupID.
 	GroupID string
@@ -70,7 +84,7 @@ func (c Config) withDefaults() Config {
 		c.Topic = DefaultTopic
 	}
 	if c.TopicReplicationFactor == 0 {
-		c.TopicReplicationFactor = -1
+		c.TopicReplicationFactor = DefaultTopicReplicationFactor
 	}
 	if c.GroupID == "" {
 		c.GroupID = DefaultGroupID
@@ -94,6 +108,12 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if len(c.Bootstrap) == 0 {
 		return errors.New("schemaregistry: Bootstrap is required")
+	}
+	if c.TopicReplicationFactor < -1 {
+		return errors.New("schemaregistry: TopicReplicationFactor must be positive, or -1 for the broker's default")
+	}
+	if c.ExpectedBrokers < 0 {
+		return errors.New("schemaregistry: ExpectedBrokers must not be negative")
 	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("schemaregistry: HeartbeatInterval must be below SessionTimeout")
@@ -223,11 +243,8 @@ func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	defer cancel()
 
-	if err := r.syncToEnd(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("schemaregistry: reading %s: %w", r.cfg.Topic, err)
+	if err := r.initialSync(ctx); err != nil {
+		return nil // only ctx ends it
 	}
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	wg.Go(func() {
@@ -246,6 +263,29 @@ func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	_ = srv.Shutdown(shutdownCtx)
 	return runErr
+}
+
+// initialSync reads the log to its end before the registry serves,
+// retrying with backoff while the cluster cannot answer (a broker that
+// has just started, a partition without a leader yet). It fails only
+// when ctx ends.
+func (r *Registry) initialSync(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.syncToEnd(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.logger.Warn("reading the schemas topic to its end; retrying", "topic", r.cfg.Topic, "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // syncToEnd waits until the state has applied every record the log held
