@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +41,8 @@ type Config struct {
 	// Listen is ignored. Run closes it.
 	Listener net.Listener
 	// AdvertisedURL is the URL other instances forward writes to when this
-	// instance leads. Default: http:// and the bound address.
+	// instance leads. Default: http:// and the bound address, with the
+	// machine's host name for an unspecified host (0.0.0.0, ::).
 	AdvertisedURL string
 	// Topic is the compacted topic holding every schema, config and mode
 	// (kafkastore.topic). Default DefaultTopic.
@@ -218,7 +221,16 @@ func (r *Registry) bound(a *net.TCPAddr) {
 	r.addr.Store(a)
 	u := r.cfg.AdvertisedURL
 	if u == "" {
-		u = "http://" + a.String()
+		host := a.IP.String()
+		if a.IP == nil || a.IP.IsUnspecified() {
+			// Bound to every interface: other instances reach this one by
+			// the machine's name, as Confluent's host.name defaults.
+			host = "localhost"
+			if h, err := os.Hostname(); err == nil && h != "" {
+				host = h
+			}
+		}
+		u = "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
 	}
 	r.selfURL.Store(&u)
 }
