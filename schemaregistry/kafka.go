@@ -33,6 +33,10 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
+		// Metadata requests (the admin's too) are answered from a cache
+		// no older than this: a broker joining or a leader moving is seen
+		// at once rather than after kgo's default of 5 s.
+		kgo.MetadataMinAge(metadataMinAge),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("schemaregistry: %w", err)
@@ -46,6 +50,7 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 		kgo.SeedBrokers(cfg.Bootstrap...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(time.Second),
+		kgo.MetadataMinAge(metadataMinAge),
 	)
 	if err != nil {
 		client.Close()
@@ -53,6 +58,9 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 	}
 	return l, nil
 }
+
+// metadataMinAge bounds how stale the clients' cached metadata may be.
+const metadataMinAge = 250 * time.Millisecond
 
 // errTopicUnusable marks a topic the registry cannot use; retrying does
 // not help.
