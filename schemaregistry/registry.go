@@ -73,6 +73,10 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HeartbeatInterval is how often each instance heartbeats. Default 1s.
 	HeartbeatInterval time.Duration
+	// InitTimeout bounds how long Run waits, after reading the topic to
+	// its end, for the first writer election to end before serving
+	// (kafkastore.init.timeout.ms). Default 60s.
+	InitTimeout time.Duration
 	// RequestTimeout bounds each write and forwarded request. Default 30s.
 	RequestTimeout time.Duration
 	// Logger receives the registry's logs. Default: discarded.
@@ -97,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = time.Second
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = time.Minute
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 30 * time.Second
@@ -257,6 +264,21 @@ func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
 
 	if err := r.initialSync(ctx); err != nil {
 		return nil // only ctx ends it
+	}
+	if n, ok := r.elector.(initialElection); ok {
+		// As Confluent's registry, serve once the first election has
+		// ended, so that a write sent as soon as the API answers finds a
+		// writer; past InitTimeout, serve reads anyway.
+		t := time.NewTimer(r.cfg.InitTimeout)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-n.Elected():
+		case <-t.C:
+			r.logger.Warn("no writer election completed; serving reads, writes answer 50004 until one does", "group", r.cfg.GroupID, "waited", r.cfg.InitTimeout)
+		}
+		t.Stop()
 	}
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	wg.Go(func() {
