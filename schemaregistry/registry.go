@@ -213,6 +213,9 @@ func (r *Registry) Run(ctx context.Context) error {
 	if r.log == nil {
 		kl, err := newKafkaLog(ctx, r.cfg)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting for the cluster
+			}
 			return err
 		}
 		defer kl.Close()
