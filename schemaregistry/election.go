@@ -53,11 +53,18 @@ type groupElector struct {
 	known     bool
 	// changed is closed and replaced on every outcome change; guarded by mu.
 	changed chan struct{}
+	// elected is closed when the first election ends, whatever its outcome.
+	elected     chan struct{}
+	electedOnce sync.Once
 }
 
 func newGroupElector(client *kgo.Client, cfg Config, url string) *groupElector {
-	return &groupElector{client: client, cfg: cfg, url: url, changed: make(chan struct{})}
+	return &groupElector{client: client, cfg: cfg, url: url, changed: make(chan struct{}), elected: make(chan struct{})}
 }
+
+// Elected returns a channel closed once this instance has taken part in
+// a completed election.
+func (e *groupElector) Elected() <-chan struct{} { return e.elected }
 
 func (e *groupElector) Leader() (bool, string, bool) {
 	e.mu.Lock()
@@ -199,6 +206,7 @@ func (e *groupElector) join(ctx context.Context, memberID *string) (int32, error
 	default:
 		e.set(false, a.LeaderURL, true)
 	}
+	e.electedOnce.Do(func() { close(e.elected) })
 	e.cfg.Logger.Info("schema registry writer elected", "group", e.cfg.GroupID, "generation", resp.Generation, "writer", a.LeaderURL, "self", a.Leader == resp.MemberID)
 	return resp.Generation, nil
 }

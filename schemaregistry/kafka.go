@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -19,13 +20,12 @@ type kafkaLog struct {
 	client   *kgo.Client
 	consumer *kgo.Client
 	admin    *kadm.Client
-	logger   interface {
-		Warn(msg string, args ...any)
-	}
+	logger   *slog.Logger
 }
 
 // newKafkaLog connects to cfg.Bootstrap and creates the topic if it is
-// missing, retrying until ctx ends while the cluster is not yet reachable.
+// missing, retrying until ctx ends while the cluster is not yet reachable
+// or has too few brokers.
 func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 	client, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Bootstrap...),
@@ -33,12 +33,16 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
+		// Metadata requests (the admin's too) are answered from a cache
+		// no older than this: a broker joining or a leader moving is seen
+		// at once rather than after kgo's default of 5 s.
+		kgo.MetadataMinAge(metadataMinAge),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("schemaregistry: %w", err)
 	}
 	l := &kafkaLog{topic: cfg.Topic, client: client, admin: kadm.NewClient(client), logger: cfg.Logger}
-	if err := l.ensureTopic(ctx, cfg.TopicReplicationFactor); err != nil {
+	if err := l.ensureTopic(ctx, cfg); err != nil {
 		client.Close()
 		return nil, err
 	}
@@ -46,6 +50,7 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 		kgo.SeedBrokers(cfg.Bootstrap...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(time.Second),
+		kgo.MetadataMinAge(metadataMinAge),
 	)
 	if err != nil {
 		client.Close()
@@ -54,29 +59,107 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 	return l, nil
 }
 
-// ensureTopic creates the compacted topic unless it exists.
-func (l *kafkaLog) ensureTopic(ctx context.Context, rf int16) error {
+// metadataMinAge bounds how stale the clients' cached metadata may be.
+const metadataMinAge = 250 * time.Millisecond
+
+// errTopicUnusable marks a topic the registry cannot use; retrying does
+// not help.
+var errTopicUnusable = errors.New("unusable schemas topic")
+
+// ensureTopic creates the compacted topic unless it exists, retrying
+// with backoff until ctx ends while the cluster cannot answer or has
+// fewer live brokers than the topic needs.
+func (l *kafkaLog) ensureTopic(ctx context.Context, cfg Config) error {
 	backoff := 100 * time.Millisecond
 	for {
-		resp, err := l.admin.CreateTopic(ctx, 1, rf, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, l.topic)
+		err := l.tryEnsureTopic(ctx, cfg)
 		if err == nil {
-			err = resp.Err
-		}
-		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("schemaregistry: creating topic %s: %w", l.topic, err)
+		if errors.Is(err, errTopicUnusable) || ctx.Err() != nil {
+			return fmt.Errorf("schemaregistry: topic %s: %w", l.topic, err)
 		}
-		l.logger.Warn("creating the schemas topic; retrying", "topic", l.topic, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("schemaregistry: creating topic %s: %w", l.topic, err)
-		case <-t.C:
+		l.logger.Warn("the schemas topic is not ready; retrying", "topic", l.topic, "err", err, "backoff", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return fmt.Errorf("schemaregistry: topic %s: %w", l.topic, err)
 		}
 		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// tryEnsureTopic checks the topic once and creates it if it is missing
+// and enough brokers are live.
+func (l *kafkaLog) tryEnsureTopic(ctx context.Context, cfg Config) error {
+	topics, err := l.admin.ListTopics(ctx, l.topic)
+	if err != nil {
+		return err
+	}
+	if td, ok := topics[l.topic]; ok && td.Err == nil {
+		return l.checkTopic(td, cfg)
+	} else if ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		return td.Err
+	}
+	rf := cfg.TopicReplicationFactor
+	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	if rf > 0 {
+		brokers, err := l.admin.ListBrokers(ctx)
+		if err != nil {
+			return err
+		}
+		live := int16(len(brokers))
+		if cfg.ExpectedBrokers > 0 {
+			if need := min(rf, int16(min(cfg.ExpectedBrokers, 1<<14))); live < need {
+				return fmt.Errorf("%d broker(s) live; waiting for %d to create the topic with replication factor %d", live, need, need)
+			}
+		}
+		if live == 0 {
+			return errors.New("no live broker")
+		}
+		if live < rf {
+			l.logger.Warn("creating the schemas topic with fewer replicas than desired; add brokers and raise its replication factor",
+				"topic", l.topic, "replication_factor", live, "desired", rf)
+			rf = live
+		}
+		if rf >= 3 {
+			configs["min.insync.replicas"] = kadm.StringPtr("2")
+		}
+	}
+	resp, err := l.admin.CreateTopic(ctx, 1, rf, configs, l.topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil
+	}
+	if err == nil {
+		l.logger.Info("created the schemas topic", "topic", l.topic, "replication_factor", rf)
+	}
+	return err
+}
+
+// checkTopic verifies an existing topic: it must have one partition (as
+// Confluent's registry requires); fewer replicas than desired earn a
+// warning.
+func (l *kafkaLog) checkTopic(td kadm.TopicDetail, cfg Config) error {
+	if n := len(td.Partitions); n != 1 {
+		return fmt.Errorf("%w: the topic has %d partitions, it must have exactly 1", errTopicUnusable, n)
+	}
+	if p, ok := td.Partitions[0]; ok && cfg.TopicReplicationFactor > 0 && len(p.Replicas) < int(cfg.TopicReplicationFactor) {
+		l.logger.Warn("the schemas topic has fewer replicas than desired; raise its replication factor (skein cluster reassign)",
+			"topic", l.topic, "replication_factor", len(p.Replicas), "desired", cfg.TopicReplicationFactor)
+	}
+	return nil
+}
+
+// sleepCtx waits d; it reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -100,14 +183,32 @@ func (l *kafkaLog) Append(ctx context.Context, recs []record) (int64, error) {
 	return last, nil
 }
 
+// EndOffset returns the partition's high watermark, retrying retriable
+// errors (a leader moving, a broker starting) until ctx ends.
 func (l *kafkaLog) EndOffset(ctx context.Context) (int64, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		off, err := l.endOffset(ctx)
+		if err == nil || !kerr.IsRetriable(err) && !errors.Is(err, errNoEndOffset) {
+			return off, err
+		}
+		if !sleepCtx(ctx, backoff) {
+			return 0, err
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+var errNoEndOffset = errors.New("no end offset")
+
+func (l *kafkaLog) endOffset(ctx context.Context) (int64, error) {
 	offsets, err := l.admin.ListEndOffsets(ctx, l.topic)
 	if err != nil {
 		return 0, err
 	}
 	o, ok := offsets.Lookup(l.topic, 0)
 	if !ok {
-		return 0, fmt.Errorf("no end offset for %s partition 0", l.topic)
+		return 0, fmt.Errorf("%w for %s partition 0", errNoEndOffset, l.topic)
 	}
 	if o.Err != nil {
 		return 0, o.Err

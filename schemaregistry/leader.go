@@ -32,6 +32,12 @@ func (e *staticElector) Leader() (bool, string, bool) {
 	return e.self, e.url, e.self || e.url != ""
 }
 
+// initialElection is implemented by electors that tell when their first
+// election has ended.
+type initialElection interface {
+	Elected() <-chan struct{}
+}
+
 // changeNotifier is implemented by electors that announce changes.
 type changeNotifier interface {
 	Changed() <-chan struct{}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +23,9 @@ const (
 	DefaultTopic = "_schemas"
 	// DefaultGroupID is Confluent's schema.registry.group.id.
 	DefaultGroupID = "schema-registry"
+	// DefaultTopicReplicationFactor is Confluent's
+	// kafkastore.topic.replication.factor.
+	DefaultTopicReplicationFactor = 3
 )
 
 // Config configures a Registry. The zero value of each field selects its
@@ -36,15 +41,27 @@ type Config struct {
 	// Listen is ignored. Run closes it.
 	Listener net.Listener
 	// AdvertisedURL is the URL other instances forward writes to when this
-	// instance leads. Default: http:// and the bound address.
+	// instance leads. Default: http:// and the bound address, with the
+	// machine's host name for an unspecified host (0.0.0.0, ::).
 	AdvertisedURL string
 	// Topic is the compacted topic holding every schema, config and mode
 	// (kafkastore.topic). Default DefaultTopic.
 	Topic string
-	// TopicReplicationFactor is the replication factor the topic is
-	// created with when missing (kafkastore.topic.replication.factor);
-	// 0 or -1 take the broker's default.replication.factor.
+	// TopicReplicationFactor is the desired replication factor of the
+	// topic when it is created (kafkastore.topic.replication.factor,
+	// default DefaultTopicReplicationFactor): the topic gets the smaller
+	// of it and the number of live brokers, and min.insync.replicas=2
+	// when that is 3 or more. -1 takes the broker's
+	// default.replication.factor and min.insync.replicas.
 	TopicReplicationFactor int16
+	// ExpectedBrokers is how many brokers the cluster is expected to
+	// have. The topic is not created before the smaller of it and
+	// TopicReplicationFactor brokers are live, so that an instance
+	// starting with its cluster does not create the topic with fewer
+	// replicas than the cluster will have; until then Run retries. 0
+	// creates the topic with the brokers live at the time (Confluent's
+	// behaviour).
+	ExpectedBrokers int
 	// GroupID names the group the instances elect their writer in
 	// (schema.registry.group.id). Default DefaultGroupID.
 	GroupID string
@@ -56,6 +73,10 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HeartbeatInterval is how often each instance heartbeats. Default 1s.
 	HeartbeatInterval time.Duration
+	// InitTimeout bounds how long Run waits, after reading the topic to
+	// its end, for the first writer election to end before serving
+	// (kafkastore.init.timeout.ms). Default 60s.
+	InitTimeout time.Duration
 	// RequestTimeout bounds each write and forwarded request. Default 30s.
 	RequestTimeout time.Duration
 	// Logger receives the registry's logs. Default: discarded.
@@ -70,7 +91,7 @@ func (c Config) withDefaults() Config {
 		c.Topic = DefaultTopic
 	}
 	if c.TopicReplicationFactor == 0 {
-		c.TopicReplicationFactor = -1
+		c.TopicReplicationFactor = DefaultTopicReplicationFactor
 	}
 	if c.GroupID == "" {
 		c.GroupID = DefaultGroupID
@@ -80,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = time.Second
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = time.Minute
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 30 * time.Second
@@ -94,6 +118,12 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if len(c.Bootstrap) == 0 {
 		return errors.New("schemaregistry: Bootstrap is required")
+	}
+	if c.TopicReplicationFactor < -1 {
+		return errors.New("schemaregistry: TopicReplicationFactor must be positive, or -1 for the broker's default")
+	}
+	if c.ExpectedBrokers < 0 {
+		return errors.New("schemaregistry: ExpectedBrokers must not be negative")
 	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("schemaregistry: HeartbeatInterval must be below SessionTimeout")
@@ -183,6 +213,9 @@ func (r *Registry) Run(ctx context.Context) error {
 	if r.log == nil {
 		kl, err := newKafkaLog(ctx, r.cfg)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting for the cluster
+			}
 			return err
 		}
 		defer kl.Close()
@@ -198,7 +231,16 @@ func (r *Registry) bound(a *net.TCPAddr) {
 	r.addr.Store(a)
 	u := r.cfg.AdvertisedURL
 	if u == "" {
-		u = "http://" + a.String()
+		host := a.IP.String()
+		if a.IP == nil || a.IP.IsUnspecified() {
+			// Bound to every interface: other instances reach this one by
+			// the machine's name, as Confluent's host.name defaults.
+			host = "localhost"
+			if h, err := os.Hostname(); err == nil && h != "" {
+				host = h
+			}
+		}
+		u = "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
 	}
 	r.selfURL.Store(&u)
 }
@@ -223,11 +265,23 @@ func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	defer cancel()
 
-	if err := r.syncToEnd(ctx); err != nil {
-		if ctx.Err() != nil {
+	if err := r.initialSync(ctx); err != nil {
+		return nil // only ctx ends it
+	}
+	if n, ok := r.elector.(initialElection); ok {
+		// As Confluent's registry, serve once the first election has
+		// ended, so that a write sent as soon as the API answers finds a
+		// writer; past InitTimeout, serve reads anyway.
+		t := time.NewTimer(r.cfg.InitTimeout)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return nil
+		case <-n.Elected():
+		case <-t.C:
+			r.logger.Warn("no writer election completed; serving reads, writes answer 50004 until one does", "group", r.cfg.GroupID, "waited", r.cfg.InitTimeout)
 		}
-		return fmt.Errorf("schemaregistry: reading %s: %w", r.cfg.Topic, err)
+		t.Stop()
 	}
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	wg.Go(func() {
@@ -246,6 +300,29 @@ func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	_ = srv.Shutdown(shutdownCtx)
 	return runErr
+}
+
+// initialSync reads the log to its end before the registry serves,
+// retrying with backoff while the cluster cannot answer (a broker that
+// has just started, a partition without a leader yet). It fails only
+// when ctx ends.
+func (r *Registry) initialSync(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.syncToEnd(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.logger.Warn("reading the schemas topic to its end; retrying", "topic", r.cfg.Topic, "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // syncToEnd waits until the state has applied every record the log held

@@ -138,6 +138,13 @@ func (s *state) applySchema(offset int64, k recordKey, value []byte) {
 		s.logger.Warn("skipping SCHEMA record that rebinds an id to another schema", "offset", offset, "id", v.ID, "subject", subject, "version", version)
 		return
 	}
+	if old := s.subjects[subject][version]; old != nil && old.ID != v.ID {
+		// A version keeps the id it was first given until a tombstone
+		// removes it: a writer that missed a leadership change cannot
+		// take an acknowledged registration's place.
+		s.logger.Warn("skipping SCHEMA record that rebinds a subject version to another id", "offset", offset, "subject", subject, "version", version, "id", v.ID, "bound_id", old.ID)
+		return
+	}
 	s.removeVersion(subject, version)
 	versions := s.subjects[subject]
 	if versions == nil {

@@ -159,7 +159,10 @@ func (r *Registry) register(ctx context.Context, subject string, req *registerRe
 		return 0, e
 	}
 	var id, version int
+	// written is the record this call appended, if any.
+	var written *schemaValue
 	e := r.write(ctx, func() ([]record, *Error) {
+		written = nil
 		r.state.mu.RLock()
 		mode, _ := r.state.modeOf(subject, true)
 		level, _ := r.state.compatibility(subject, true)
@@ -228,18 +231,29 @@ func (r *Registry) register(ctx context.Context, subject string, req *registerRe
 		if c.schemaType != formatAvro {
 			v.SchemaType = c.schemaType
 		}
+		written = &v
 		return []record{{key: schemaKey(subject, version), value: &v}}, nil
 	})
 	if e != nil {
 		return 0, e
 	}
+	// Every instance applies the topic the same way and keeps the first
+	// binding of an id and of a subject version: the registration holds
+	// only if the record applied is the one written here, not one that
+	// another writer appended first.
 	r.state.mu.RLock()
 	got := r.state.subjects[subject][version]
 	r.state.mu.RUnlock()
-	if got == nil || got.ID != id {
+	if got == nil || got.ID != id || written != nil && !sameRecord(got, written) {
 		return 0, errStore(errors.New("the registration was overtaken by a concurrent writer; retry"))
 	}
 	return id, nil
+}
+
+// sameRecord reports whether applied carries the registration of written.
+func sameRecord(applied, written *schemaValue) bool {
+	return applied.ID == written.ID && applied.Schema == written.Schema &&
+		applied.schemaType() == written.schemaType() && slices.Equal(applied.References, written.References)
 }
 
 func incompatible(subject string, msgs []string) *Error {

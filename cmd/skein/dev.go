@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,8 +44,9 @@ func newDevClusterCmd() *cobra.Command {
 		Short: "Run a local cluster of combined nodes, one process each",
 		Long: "Start --nodes combined nodes (broker and controller) as separate skein serve\n" +
 			"processes on 127.0.0.1 with free ports, each with its configuration, data and\n" +
-			"log under --dir/node-<id>. Once every broker serves, the bootstrap list is\n" +
-			"printed; Ctrl-C or SIGTERM stops every node. Running it again on the same\n" +
+			"log under --dir/node-<id>, and a schema registry on a port of its own. Once\n" +
+			"every broker and registry serves, the bootstrap list and the registry URLs\n" +
+			"are printed; Ctrl-C or SIGTERM stops every node. Running it again on the same\n" +
 			"--dir restarts the same cluster with its data.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -64,9 +66,12 @@ type devNode struct {
 	dir        string
 	brokerAddr string
 	ctrlAddr   string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	err        error
+	// registryAddr is skein.registry.address, "" when the node runs no
+	// schema registry (a configuration of an older run).
+	registryAddr string
+	cmd          *exec.Cmd
+	exited       chan struct{}
+	err          error
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -86,6 +91,9 @@ func devConfig(n *devNode) error {
 	path := filepath.Join(n.dir, "server.properties")
 	if data, err := os.ReadFile(path); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "skein.registry.address="); ok {
+				n.registryAddr = strings.TrimSpace(v)
+			}
 			if v, ok := strings.CutPrefix(line, "listeners="); ok {
 				for _, l := range strings.Split(v, ",") {
 					name, addr, _ := strings.Cut(l, "://")
@@ -126,7 +134,7 @@ func writeDevConfig(n *devNode, nodes []*devNode) error {
 		"offsets.topic.replication.factor=" + strconv.Itoa(rf),
 		"transaction.state.log.replication.factor=" + strconv.Itoa(rf),
 		"skein.admin.address=",
-		"skein.registry.address=",
+		"skein.registry.address=" + n.registryAddr,
 		"",
 	}, "\n")
 	return os.WriteFile(filepath.Join(n.dir, "server.properties"), []byte(cfg), 0o644)
@@ -170,6 +178,9 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 			if n.ctrlAddr, err = freeAddr(); err != nil {
 				return err
 			}
+			if n.registryAddr, err = freeAddr(); err != nil {
+				return err
+			}
 		}
 		for _, n := range nodes {
 			if err := writeDevConfig(n, nodes); err != nil {
@@ -202,13 +213,20 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 			logf.Close()
 			close(n.exited)
 		}()
-		fmt.Fprintf(stderr, "node %d: pid %d, broker %s, controller %s, log %s\n", n.id, n.cmd.Process.Pid, n.brokerAddr, n.ctrlAddr, filepath.Join(n.dir, "skein.log"))
+		registry := "off"
+		if n.registryAddr != "" {
+			registry = "http://" + n.registryAddr
+		}
+		fmt.Fprintf(stderr, "node %d: pid %d, broker %s, controller %s, schema registry %s, log %s\n", n.id, n.cmd.Process.Pid, n.brokerAddr, n.ctrlAddr, registry, filepath.Join(n.dir, "skein.log"))
 	}
-	var bootstrap []string
+	var bootstrap, registries []string
 	for _, n := range nodes {
 		bootstrap = append(bootstrap, n.brokerAddr)
+		if n.registryAddr != "" {
+			registries = append(registries, "http://"+n.registryAddr)
+		}
 	}
-	if err := waitDevCluster(ctx, nodes, bootstrap, o.timeout); err != nil {
+	if err := waitDevCluster(ctx, nodes, bootstrap, registries, o.timeout); err != nil {
 		stopDevNodes(nodes)
 		if ctx.Err() != nil {
 			return nil
@@ -216,6 +234,9 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 		return err
 	}
 	fmt.Fprintf(stdout, "bootstrap.servers=%s\n", strings.Join(bootstrap, ","))
+	if len(registries) > 0 {
+		fmt.Fprintf(stdout, "schema.registry.url=%s\n", strings.Join(registries, ","))
+	}
 	fmt.Fprintf(stderr, "%d nodes serving; Ctrl-C stops them\n", len(nodes))
 	exited := make(chan *devNode, len(nodes))
 	for _, n := range nodes {
@@ -236,8 +257,8 @@ func runDevCluster(ctx context.Context, o devClusterOptions, stdout, stderr io.W
 }
 
 // waitDevCluster waits until every node's broker is registered, unfenced
-// and answers, or a node exits.
-func waitDevCluster(ctx context.Context, nodes []*devNode, bootstrap []string, timeout time.Duration) error {
+// and answers and every schema registry serves, or a node exits.
+func waitDevCluster(ctx context.Context, nodes []*devNode, bootstrap, registries []string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
@@ -250,7 +271,9 @@ func waitDevCluster(ctx context.Context, nodes []*devNode, bootstrap []string, t
 			}
 		}
 		if last = devClusterReady(ctx, bootstrap, len(nodes)); last == nil {
-			return nil
+			if last = devRegistriesReady(ctx, registries); last == nil {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -281,6 +304,28 @@ func devClusterReady(ctx context.Context, bootstrap []string, n int) error {
 		}
 		if len(resp.Brokers) != n {
 			return fmt.Errorf("%s: %d of %d brokers serving", addr, len(resp.Brokers), n)
+		}
+	}
+	return nil
+}
+
+// devRegistriesReady asks each schema registry for its subjects; a
+// registry answers once it has read the _schemas topic to its end.
+func devRegistriesReady(ctx context.Context, registries []string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, u := range registries {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/subjects", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("schema registry %s: %w", u, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("schema registry %s: %s", u, resp.Status)
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,6 +22,7 @@ type registryOptions struct {
 	advertisedURL string
 	topic         string
 	groupID       string
+	topicRF       int16
 	notEligible   bool
 	logLevel      string
 }
@@ -41,8 +44,9 @@ func newRegistryCmd() *cobra.Command {
 	f := cmd.Flags()
 	o.client.register(f)
 	f.StringVar(&o.listen, "listen", schemaregistry.DefaultListen, "host:port to serve the REST API on")
-	f.StringVar(&o.advertisedURL, "advertised-url", "", "URL other instances forward writes to (default http://<listen address>)")
+	f.StringVar(&o.advertisedURL, "advertised-url", "", "URL other instances forward writes to (default http://<listen address>, the host name for 0.0.0.0)")
 	f.StringVar(&o.topic, "topic", schemaregistry.DefaultTopic, "compacted topic holding the schemas (kafkastore.topic)")
+	f.Int16Var(&o.topicRF, "topic-replication-factor", schemaregistry.DefaultTopicReplicationFactor, "desired replication factor of --topic when it is created, capped at the live brokers (kafkastore.topic.replication.factor)")
 	f.StringVar(&o.groupID, "group-id", schemaregistry.DefaultGroupID, "group the instances elect their writer in (schema.registry.group.id)")
 	f.BoolVar(&o.notEligible, "not-eligible", false, "never become the writer; forward every write (leader.eligibility=false)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -59,13 +63,14 @@ func runRegistry(cmd *cobra.Command, o registryOptions) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	reg, err := schemaregistry.New(schemaregistry.Config{
-		Bootstrap:     seeds,
-		Listen:        o.listen,
-		AdvertisedURL: o.advertisedURL,
-		Topic:         o.topic,
-		GroupID:       o.groupID,
-		NotEligible:   o.notEligible,
-		Logger:        slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
+		Bootstrap:              seeds,
+		Listen:                 o.listen,
+		AdvertisedURL:          o.advertisedURL,
+		Topic:                  o.topic,
+		TopicReplicationFactor: o.topicRF,
+		GroupID:                o.groupID,
+		NotEligible:            o.notEligible,
+		Logger:                 slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		return err
@@ -87,13 +92,25 @@ type embeddedRegistry struct {
 // empty address turns it off. A configured address that cannot be bound
 // is an error; the default one only earns a warning. The registry stops
 // when ctx ends; wait waits for that.
-func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *broker.Broker, logger *slog.Logger) (*embeddedRegistry, error) {
+//
+// It advertises skein.registry.advertised.url (by default derived from
+// the bound address and the broker's advertised listeners, see
+// registryAdvertisedURL) to the other instances of the cluster, which
+// share the _schemas topic and the writer election. On a node of a
+// combined quorum (process.roles=broker,controller) it expects as many
+// brokers as the quorum has voters, so the first node to start does not
+// create _schemas with a single replica.
+func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *broker.Broker, advertised []broker.Advertised, expectedBrokers int, logger *slog.Logger) (*embeddedRegistry, error) {
 	addr, configured := values[config.RegistryAddress]
 	if !configured {
 		addr = schemaregistry.DefaultListen
 	}
 	if addr == "" || len(b.Addrs()) == 0 {
 		return nil, nil
+	}
+	rf, err := registryReplicationFactor(values)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -103,16 +120,24 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 		}
 		return nil, fmt.Errorf("%s: %w", config.RegistryAddress, err)
 	}
+	url := values[config.RegistryAdvertisedURL]
+	if url == "" {
+		url = registryAdvertisedURL(ln.Addr(), advertised, values[config.InterBrokerListenerName])
+	}
 	reg, err := schemaregistry.New(schemaregistry.Config{
-		Bootstrap: []string{dialable(b.Addrs()[0])},
-		Listener:  ln,
-		Logger:    logger.With("component", "schema-registry"),
+		Bootstrap:              []string{dialable(b.Addrs()[0])},
+		Listener:               ln,
+		AdvertisedURL:          url,
+		TopicReplicationFactor: rf,
+		ExpectedBrokers:        expectedBrokers,
+		Logger:                 logger.With("component", "schema-registry"),
 	})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	e := &embeddedRegistry{reg: reg, url: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	logger.Info("schema registry starting", "addr", ln.Addr().String(), "advertised_url", url)
+	e := &embeddedRegistry{reg: reg, url: url, done: make(chan error, 1)}
 	go func() {
 		err := reg.Run(ctx)
 		if err != nil {
@@ -121,6 +146,48 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 		e.done <- err
 	}()
 	return e, nil
+}
+
+// registryReplicationFactor reads skein.registry.topic.replication.factor.
+func registryReplicationFactor(values map[string]string) (int16, error) {
+	v, ok := values[config.RegistryTopicReplicationFactor]
+	if !ok || v == "" {
+		return schemaregistry.DefaultTopicReplicationFactor, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 16)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is not a replication factor", config.RegistryTopicReplicationFactor, v)
+	}
+	return int16(n), nil
+}
+
+// registryAdvertisedURL is the URL an embedded registry bound at bound
+// advertises when skein.registry.advertised.url is unset: http:// and the
+// bound address, whose unspecified host (0.0.0.0, ::) is replaced by the
+// host of the broker's advertised listener (the inter-broker one when
+// named, else the first), which the other nodes already reach it by, or
+// else by the machine's host name, as Confluent's host.name defaults.
+func registryAdvertisedURL(bound net.Addr, advertised []broker.Advertised, interBroker string) string {
+	host, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return "http://" + bound.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = ""
+		for _, a := range advertised {
+			if a.Host != "" && (host == "" || strings.EqualFold(a.Name, interBroker)) {
+				host = a.Host
+			}
+		}
+		if host == "" {
+			if h, err := os.Hostname(); err == nil && h != "" {
+				host = h
+			} else {
+				host = "localhost"
+			}
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // wait waits until the registry has stopped; nil-safe.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +42,7 @@ func startTestRegistry(t *testing.T) string {
 	b := startBrokerForRegistry(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := startEmbeddedRegistry(ctx, map[string]string{config.RegistryAddress: "127.0.0.1:0"}, b, logger)
+	e, err := startEmbeddedRegistry(ctx, map[string]string{config.RegistryAddress: "127.0.0.1:0"}, b, nil, 0, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,9 +148,45 @@ func mustSchema(t *testing.T, reg string, args ...string) string {
 // turns the embedded registry off.
 func TestEmbeddedRegistryOff(t *testing.T) {
 	b := startBrokerForRegistry(t)
-	e, err := startEmbeddedRegistry(t.Context(), map[string]string{config.RegistryAddress: ""}, b, slog.New(slog.DiscardHandler))
+	e, err := startEmbeddedRegistry(t.Context(), map[string]string{config.RegistryAddress: ""}, b, nil, 0, slog.New(slog.DiscardHandler))
 	if err != nil || e != nil {
 		t.Fatalf("got %v, %v; want no registry", e, err)
 	}
 	e.wait()
+}
+
+// TestRegistryAdvertisedURL checks the default of
+// skein.registry.advertised.url: the bound address, with an unspecified
+// host replaced by the broker's advertised host (the inter-broker
+// listener's first), else the host name.
+func TestRegistryAdvertisedURL(t *testing.T) {
+	tcp := func(s string) net.Addr {
+		a, err := net.ResolveTCPAddr("tcp", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	adv := []broker.Advertised{
+		{Name: "EXTERNAL", Host: "public.example.com", Port: 19092},
+		{Name: "INTERNAL", Host: "skein-2.example.internal", Port: 9092},
+	}
+	hostname, _ := os.Hostname()
+	for _, c := range []struct {
+		bound       string
+		adv         []broker.Advertised
+		interBroker string
+		want        string
+	}{
+		{"127.0.0.1:8081", adv, "INTERNAL", "http://127.0.0.1:8081"},
+		{"10.1.2.3:8081", nil, "", "http://10.1.2.3:8081"},
+		{"0.0.0.0:8081", adv, "INTERNAL", "http://skein-2.example.internal:8081"},
+		{"0.0.0.0:8081", adv, "", "http://public.example.com:8081"},
+		{"[::]:8082", adv, "internal", "http://skein-2.example.internal:8082"},
+		{"0.0.0.0:8081", nil, "", "http://" + net.JoinHostPort(hostname, "8081")},
+	} {
+		if got := registryAdvertisedURL(tcp(c.bound), c.adv, c.interBroker); got != c.want {
+			t.Errorf("registryAdvertisedURL(%s, %v, %q) = %s, want %s", c.bound, c.adv, c.interBroker, got, c.want)
+		}
+	}
 }

@@ -185,7 +185,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, o serveOptions) error {
 		addrs = append(addrs, a.String())
 	}
 	bcfg.Logger.Info("skein started", "listeners", strings.Join(addrs, ","), "data_dir", bcfg.DataDir, "took", time.Since(start).Round(time.Millisecond))
-	reg, err := startEmbeddedRegistry(ctx, values, b, bcfg.Logger)
+	expectedBrokers := 0
+	if q != nil && q.roles.Broker && q.roles.Controller {
+		expectedBrokers = len(q.voters)
+	}
+	reg, err := startEmbeddedRegistry(ctx, values, b, bcfg.Advertised, expectedBrokers, bcfg.Logger)
 	if err != nil {
 		b.Close()
 		return err

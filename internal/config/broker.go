@@ -74,6 +74,8 @@ const (
 	SASLOAuthBearerSubClaimName          = "sasl.oauthbearer.sub.claim.name"
 	AdminAddress                         = "skein.admin.address"
 	RegistryAddress                      = "skein.registry.address"
+	RegistryAdvertisedURL                = "skein.registry.advertised.url"
+	RegistryTopicReplicationFactor       = "skein.registry.topic.replication.factor"
 	AuthorizerClassName                  = "authorizer.class.name"
 	SuperUsers                           = "super.users"
 	AllowEveryoneIfNoACLFound            = "allow.everyone.if.no.acl.found"
@@ -162,6 +164,10 @@ var brokerDefs = []Def{
 		Doc: "Skein. host:port of the operator HTTP server (/metrics, /healthz, /readyz, /debug/pprof/; see docs/metrics.md). Port 0 picks a free port; an empty value turns the server off."},
 	{Name: RegistryAddress, Type: TypeString, Default: "127.0.0.1:8081",
 		Doc: "Skein. host:port of the schema registry (Confluent Schema Registry REST API; see docs/schema-registry.md) that skein serve runs beside the broker. An empty value turns it off."},
+	{Name: RegistryAdvertisedURL, Type: TypeString, Default: "",
+		Doc: "Skein. URL the other schema registry instances of the cluster forward writes to when this node's registry is the writer, e.g. http://skein-1.example.internal:8081. Empty: http:// and skein.registry.address, whose unspecified host (0.0.0.0, ::) is replaced by the host of this broker's advertised listener, else the machine's host name (as Confluent's host.name)."},
+	{Name: RegistryTopicReplicationFactor, Type: TypeShort, Default: "3", Validator: AtLeast(1),
+		Doc: "Skein; Confluent's kafkastore.topic.replication.factor. Desired replication factor of the schema registry's _schemas topic when the embedded registry creates it: the topic gets the smaller of this and the number of live brokers (waiting, on a node of a combined quorum, until that many of the quorum's nodes are live), and min.insync.replicas=2 from 3 replicas."},
 
 	// Authorization.
 	{Name: AuthorizerClassName, Type: TypeString, Default: "", Validator: OneOf{"", StandardAuthorizer},

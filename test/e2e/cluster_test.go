@@ -22,13 +22,15 @@ import (
 type devCluster struct {
 	cmd       *exec.Cmd
 	bootstrap string
-	stderr    *bytes.Buffer
-	done      chan error
-	pids      []int
+	// registries are the schema registries' URLs (schema.registry.url).
+	registries []string
+	stderr     *bytes.Buffer
+	done       chan error
+	pids       []int
 }
 
 // startDevCluster runs `skein dev cluster --nodes n --dir dir` and waits for
-// the bootstrap list it prints once every node serves.
+// the bootstrap list and registry URLs it prints once every node serves.
 func startDevCluster(t *testing.T, n int, dir string) *devCluster {
 	t.Helper()
 	cmd := exec.Command(skeinBin, "dev", "cluster", "--nodes", strconv.Itoa(n), "--dir", dir)
@@ -42,18 +44,23 @@ func startDevCluster(t *testing.T, n int, dir string) *devCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.stop(t) })
-	lines := make(chan string, 1)
+	lines := make(chan [2]string, 1)
 	go func() {
 		s := bufio.NewScanner(stdout)
+		var bootstrap string
 		for s.Scan() {
 			if v, ok := strings.CutPrefix(s.Text(), "bootstrap.servers="); ok {
-				lines <- v
+				bootstrap = v
+			}
+			if v, ok := strings.CutPrefix(s.Text(), "schema.registry.url="); ok {
+				lines <- [2]string{bootstrap, v}
 			}
 		}
 		d.done <- cmd.Wait()
 	}()
 	select {
-	case d.bootstrap = <-lines:
+	case l := <-lines:
+		d.bootstrap, d.registries = l[0], strings.Split(l[1], ",")
 	case err := <-d.done:
 		t.Fatalf("skein dev cluster exited before serving: %v\n%s", err, d.stderr)
 	case <-time.After(3 * time.Minute):
@@ -67,8 +74,8 @@ func startDevCluster(t *testing.T, n int, dir string) *devCluster {
 			}
 		}
 	}
-	if len(d.pids) != n {
-		t.Fatalf("node pids %v from:\n%s", d.pids, d.stderr)
+	if len(d.pids) != n || len(d.registries) != n {
+		t.Fatalf("node pids %v, registries %v from:\n%s", d.pids, d.registries, d.stderr)
 	}
 	return d
 }
@@ -97,10 +104,11 @@ func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 // TestDevCluster starts three combined nodes with `skein dev cluster`,
 // creates a topic with replication factor 3 with a franz-go client,
-// produces (acks=1) and consumes through every node, checks `skein cluster
-// status` and `skein cluster elect-leaders`, and stops the cluster with
-// SIGTERM: every node process ends. Started again on the same directory,
-// the cluster still has the topic and its records.
+// produces (acks=1) and consumes through every node, registers a schema
+// through node 1's schema registry and reads it through node 3's, checks
+// `skein cluster status` and `skein cluster elect-leaders`, and stops the
+// cluster with SIGTERM: every node process ends. Started again on the same
+// directory, the cluster still has the topic, its records and the schema.
 func TestDevCluster(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cluster")
 	d := startDevCluster(t, 3, dir)
@@ -175,6 +183,19 @@ func TestDevCluster(t *testing.T) {
 		}
 	}
 
+	// The nodes' schema registries are one registry.
+	avsc := filepath.Join(t.TempDir(), "order.avsc")
+	const orderSchema = `{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}`
+	if err := os.WriteFile(avsc, []byte(orderSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := runSkein(t, "schema", "register", "orders-value", avsc, "--registry", d.registries[0]); strings.TrimSpace(out) != "1" {
+		t.Fatalf("schema register through %s: %q", d.registries[0], out)
+	}
+	if out := runSkein(t, "schema", "get", "--id", "1", "--raw", "--registry", d.registries[2]); !strings.Contains(out, `"Order"`) {
+		t.Fatalf("schema 1 through %s: %q", d.registries[2], out)
+	}
+
 	status := runSkein(t, "cluster", "status", "--bootstrap", d.bootstrap)
 	for _, want := range []string{"METADATA QUORUM", "Offline partitions: 0", "Under-replicated partitions: 0"} {
 		if !strings.Contains(status, want) {
@@ -211,6 +232,9 @@ func TestDevCluster(t *testing.T) {
 		t.Fatalf("restarted cluster on %s, was %s", d.bootstrap, strings.Join(seeds, ","))
 	}
 	consumeAll(seeds, "single", n)
+	if out := runSkein(t, "schema", "get", "orders-value", "1", "--registry", d.registries[1]); !strings.Contains(out, `"id": 1`) {
+		t.Fatalf("orders-value version 1 after restart: %q", out)
+	}
 	// The replicated topic is there and takes new records.
 	cl2, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err != nil {
