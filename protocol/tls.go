@@ -280,6 +280,22 @@ func (t *tlsListener) serverConfig() *tls.Config {
 	}
 }
 
+// ServerConfig validates cfg, loads its keystore (and truststore, when
+// ssl.client.auth asks for client certificates) and returns the tls.Config
+// of a server other than a Kafka listener (the schema registry's HTTPS):
+// each handshake uses the current files, reloaded as a listener's are
+// when they change.
+func (cfg TLSConfig) ServerConfig(log *slog.Logger) (*tls.Config, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t, err := newTLSListener(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return t.serverConfig(), nil
+}
+
 // principal returns the principal of a verified client certificate.
 func (t *tlsListener) principal(cert *x509.Certificate) (string, error) {
 	name, err := t.mapper.Map(SubjectDN(cert))

@@ -34,7 +34,7 @@ func (r *Registry) Handler() http.Handler {
 	r.routeConfig(mux)
 	r.routeMode(mux)
 	r.routeCompatibility(mux)
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	return r.secure(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// ServeMux answers unknown paths and methods in plain text; the
 		// registry answers them in its JSON error form.
 		h, pattern := mux.Handler(req)
@@ -50,7 +50,7 @@ func (r *Registry) Handler() http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, req)
-	})
+	}))
 }
 
 // statusRecorder captures ServeMux's own answer to an unmatched request.
@@ -171,6 +171,11 @@ func (r *Registry) forward(w http.ResponseWriter, req *http.Request, leaderURL s
 	out.Header.Set("Content-Type", contentType)
 	out.Header.Set("Accept", contentType)
 	out.Header.Set(forwardedHeader, "1")
+	if a := req.Header.Get("Authorization"); a != "" {
+		// The writer authenticates the caller again, as Confluent's
+		// forwarding does.
+		out.Header.Set("Authorization", a)
+	}
 	resp, err := r.client.Do(out)
 	if err != nil {
 		return newError(codeRequestForwardingFailed, "Error while forwarding the request to the leader: %v", err)

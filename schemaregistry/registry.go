@@ -2,6 +2,7 @@ package schemaregistry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/skein-streaming/skein/protocol"
 )
 
 // Defaults of Config.
@@ -81,6 +84,18 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives the registry's logs. Default: discarded.
 	Logger *slog.Logger
+	// TLS, when set, serves the REST API over HTTPS (Confluent's
+	// listeners=https://…, ssl.keystore.location, ssl.truststore.location,
+	// ssl.client.authentication), TLS 1.2 and 1.3 unless Protocols says
+	// otherwise. The default AdvertisedURL is then https://, and writes are
+	// forwarded over HTTPS trusting the truststore, presenting the
+	// keystore's certificate when ClientAuth is "required". See
+	// ParseSecurity.
+	TLS *protocol.TLSConfig
+	// BasicAuth, when set, requires HTTP Basic authentication of every
+	// request (authentication.method=BASIC). Forwarded writes carry the
+	// caller's Authorization header.
+	BasicAuth *BasicAuth
 }
 
 func (c Config) withDefaults() Config {
@@ -128,7 +143,7 @@ func (c Config) Validate() error {
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("schemaregistry: HeartbeatInterval must be below SessionTimeout")
 	}
-	return nil
+	return validateAdvertised(c)
 }
 
 // Registry is one schema registry instance. New starts nothing; Run
@@ -147,6 +162,10 @@ type Registry struct {
 	// writeMu serializes writes on the leader; taken before state.mu.
 	writeMu sync.Mutex
 
+	// tls is the server side of cfg.TLS; auth checks BasicAuth.
+	tls  *tls.Config
+	auth *basicAuth
+
 	ready   chan struct{}
 	addr    atomic.Pointer[net.TCPAddr]
 	selfURL atomic.Pointer[string]
@@ -159,6 +178,20 @@ func New(cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	r := newRegistry(cfg)
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.ServerConfig(cfg.Logger.With("component", "schema-registry-tls"))
+		if err != nil {
+			return nil, fmt.Errorf("schemaregistry: TLS: %w", err)
+		}
+		r.tls = tc
+	}
+	if cfg.BasicAuth != nil {
+		a, err := newBasicAuth(*cfg.BasicAuth, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		r.auth = a
+	}
 	// The election's client and URL are filled in by Run; the elector
 	// exists from the start so that Writer can be asked at any time.
 	r.elector = newGroupElector(nil, cfg, "")
@@ -171,7 +204,7 @@ func newRegistry(cfg Config) *Registry {
 		logger: cfg.Logger,
 		state:  newState(cfg.Logger),
 		schema: newSchemaCache(),
-		client: &http.Client{Timeout: cfg.RequestTimeout},
+		client: forwardClient(cfg),
 		ready:  make(chan struct{}),
 	}
 }
@@ -240,7 +273,7 @@ func (r *Registry) bound(a *net.TCPAddr) {
 				host = h
 			}
 		}
-		u = "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+		u = r.cfg.scheme() + "://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
 	}
 	r.selfURL.Store(&u)
 }
@@ -283,7 +316,11 @@ func (r *Registry) serve(ctx context.Context, ln net.Listener) error {
 		}
 		t.Stop()
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelInfo)}
+	if r.tls != nil {
+		ln = tls.NewListener(ln, r.tls)
+	}
 	wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
