@@ -14,10 +14,17 @@ import (
 // that is the writer when leader is set, or forwards to leaderURL.
 func startMemory(t *testing.T, log *memoryLog, leader bool, leaderURL string) (*Registry, string) {
 	t.Helper()
+	return startMemoryWith(t, log, leader, leaderURL, Config{})
+}
+
+// startMemoryWith is startMemory with cfg's other fields (TLS, BasicAuth).
+func startMemoryWith(t *testing.T, log *memoryLog, leader bool, leaderURL string, cfg Config) (*Registry, string) {
+	t.Helper()
 	if log == nil {
 		log = newMemoryLog()
 	}
-	r, err := New(Config{Bootstrap: []string{"unused:9092"}, Listen: "127.0.0.1:0"})
+	cfg.Bootstrap, cfg.Listen = []string{"unused:9092"}, "127.0.0.1:0"
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
