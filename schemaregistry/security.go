@@ -60,65 +60,76 @@ type Security struct {
 // https listener needs ssl.keystore.location (PEM, as every TLS setting of
 // Skein), and the ssl.* settings are refused with an http one, so that a
 // registry meant to be encrypted never serves in the clear.
-func ParseSecurity(props map[string]string) (Security, error) {
+//
+// prefix, when not empty, is put before every name (the embedded
+// registry's skein.registry.), and listenersName, when not empty, replaces
+// prefix+listeners; both for reading props and in errors.
+func ParseSecurity(props map[string]string, prefix, listenersName string) (Security, error) {
 	var s Security
+	name := func(k string) string {
+		if k == PropListeners && listenersName != "" {
+			return listenersName
+		}
+		return prefix + k
+	}
+	get := func(k string) string { return strings.TrimSpace(props[name(k)]) }
 	scheme := "http"
-	if l := strings.TrimSpace(props[PropListeners]); l != "" {
+	if l := get(PropListeners); l != "" {
 		if strings.Contains(l, ",") {
-			return s, fmt.Errorf("%s: %q: one listener is served", PropListeners, l)
+			return s, fmt.Errorf("%s: %q: one listener is served", name(PropListeners), l)
 		}
 		host := l
 		if i := strings.Index(l, "://"); i >= 0 {
 			scheme, host = strings.ToLower(l[:i]), l[i+3:]
 		}
 		if scheme != "http" && scheme != "https" {
-			return s, fmt.Errorf("%s: %q: the scheme must be http or https", PropListeners, l)
+			return s, fmt.Errorf("%s: %q: the scheme must be http or https", name(PropListeners), l)
 		}
 		if _, _, err := net.SplitHostPort(host); err != nil {
-			return s, fmt.Errorf("%s: %q: %v", PropListeners, l, err)
+			return s, fmt.Errorf("%s: %q: %v", name(PropListeners), l, err)
 		}
 		s.Listen = host
 	}
 	tc := protocol.TLSConfig{
-		KeystoreLocation:   strings.TrimSpace(props[PropSSLKeystoreLocation]),
-		TruststoreLocation: strings.TrimSpace(props[PropSSLTruststoreLocation]),
+		KeystoreLocation:   get(PropSSLKeystoreLocation),
+		TruststoreLocation: get(PropSSLTruststoreLocation),
 	}
-	clientAuth, err := parseClientAuth(props)
+	clientAuth, err := parseClientAuth(get, name)
 	if err != nil {
 		return s, err
 	}
 	tc.ClientAuth = clientAuth
-	if p := strings.TrimSpace(props[PropSSLEnabledProtocols]); p != "" {
+	if p := get(PropSSLEnabledProtocols); p != "" {
 		for _, v := range strings.Split(p, ",") {
 			tc.Protocols = append(tc.Protocols, strings.TrimSpace(v))
 		}
 	}
 	if scheme == "https" {
 		if tc.KeystoreLocation == "" {
-			return s, fmt.Errorf("%s: an https listener needs %s (a PEM file of the certificate chain and key)", PropListeners, PropSSLKeystoreLocation)
+			return s, fmt.Errorf("%s: an https listener needs %s (a PEM file of the certificate chain and key)", name(PropListeners), name(PropSSLKeystoreLocation))
 		}
 		s.TLS = &tc
 	} else {
-		for _, k := range []string{PropSSLKeystoreLocation, PropSSLTruststoreLocation, PropSSLClientAuthentication, PropSSLClientAuth, PropSSLEnabledProtocols} {
-			if strings.TrimSpace(props[k]) != "" {
-				return s, fmt.Errorf("%s is set but the listener is not https:// (set %s=https://host:port)", k, PropListeners)
+		for _, k := range []string{PropSSLKeystoreLocation, PropSSLTruststoreLocation, PropSSLClientAuthentication, PropSSLClientAuth} {
+			if v := get(k); v != "" && !strings.EqualFold(v, "NONE") && !strings.EqualFold(v, "false") {
+				return s, fmt.Errorf("%s is set but the listener is not https:// (set %s=https://host:port)", name(k), name(PropListeners))
 			}
 		}
 	}
-	switch m := strings.ToUpper(strings.TrimSpace(props[PropAuthenticationMethod])); m {
+	switch m := strings.ToUpper(get(PropAuthenticationMethod)); m {
 	case "", "NONE":
-		for _, k := range []string{PropUsersFile, PropAuthenticationRoles, PropAuthenticationRealm} {
-			if strings.TrimSpace(props[k]) != "" {
-				return s, fmt.Errorf("%s is set but %s is not BASIC", k, PropAuthenticationMethod)
+		for _, k := range []string{PropUsersFile} {
+			if get(k) != "" {
+				return s, fmt.Errorf("%s is set but %s is not BASIC", name(k), name(PropAuthenticationMethod))
 			}
 		}
 	case "BASIC":
-		file := strings.TrimSpace(props[PropUsersFile])
+		file := get(PropUsersFile)
 		if file == "" {
-			return s, fmt.Errorf("%s=BASIC needs %s (a file of username: password[,role…] lines)", PropAuthenticationMethod, PropUsersFile)
+			return s, fmt.Errorf("%s=BASIC needs %s (a file of username: password[,role…] lines)", name(PropAuthenticationMethod), name(PropUsersFile))
 		}
-		ba := &BasicAuth{Realm: strings.TrimSpace(props[PropAuthenticationRealm]), UsersFile: file}
-		if r := strings.TrimSpace(props[PropAuthenticationRoles]); r != "" {
+		ba := &BasicAuth{Realm: get(PropAuthenticationRealm), UsersFile: file}
+		if r := get(PropAuthenticationRoles); r != "" {
 			for _, role := range strings.Split(r, ",") {
 				if role = strings.TrimSpace(role); role != "" {
 					ba.Roles = append(ba.Roles, role)
@@ -127,7 +138,7 @@ func ParseSecurity(props map[string]string) (Security, error) {
 		}
 		s.BasicAuth = ba
 	default:
-		return s, fmt.Errorf("%s: %q is not NONE or BASIC", PropAuthenticationMethod, m)
+		return s, fmt.Errorf("%s: %q is not NONE or BASIC", name(PropAuthenticationMethod), m)
 	}
 	return s, nil
 }
@@ -135,8 +146,8 @@ func ParseSecurity(props map[string]string) (Security, error) {
 // parseClientAuth maps ssl.client.authentication (NONE, REQUESTED,
 // REQUIRED) or, when it is unset, the older ssl.client.auth (true is
 // REQUIRED) to protocol.TLSConfig's ClientAuth.
-func parseClientAuth(props map[string]string) (string, error) {
-	if v := strings.TrimSpace(props[PropSSLClientAuthentication]); v != "" {
+func parseClientAuth(get, name func(string) string) (string, error) {
+	if v := get(PropSSLClientAuthentication); v != "" {
 		switch strings.ToUpper(v) {
 		case "NONE":
 			return "none", nil
@@ -145,15 +156,15 @@ func parseClientAuth(props map[string]string) (string, error) {
 		case "REQUIRED":
 			return "required", nil
 		}
-		return "", fmt.Errorf("%s: %q is not one of NONE, REQUESTED, REQUIRED", PropSSLClientAuthentication, v)
+		return "", fmt.Errorf("%s: %q is not one of NONE, REQUESTED, REQUIRED", name(PropSSLClientAuthentication), v)
 	}
-	switch v := strings.TrimSpace(props[PropSSLClientAuth]); strings.ToLower(v) {
+	switch v := get(PropSSLClientAuth); strings.ToLower(v) {
 	case "", "false":
 		return "none", nil
 	case "true":
 		return "required", nil
 	default:
-		return "", fmt.Errorf("%s: %q is not true or false", PropSSLClientAuth, v)
+		return "", fmt.Errorf("%s: %q is not true or false", name(PropSSLClientAuth), v)
 	}
 }
 

@@ -204,7 +204,7 @@ func TestParseSecurity(t *testing.T) {
 		PropAuthenticationRealm:     "SchemaRegistry-Props",
 		PropAuthenticationRoles:     "admin, developer",
 		PropUsersFile:               filepath.Join(dir, "u"),
-	})
+	}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,15 +213,24 @@ func TestParseSecurity(t *testing.T) {
 		s.BasicAuth.Realm != "SchemaRegistry-Props" || strings.Join(s.BasicAuth.Roles, "|") != "admin|developer" {
 		t.Errorf("ParseSecurity: %+v %+v %+v", s, s.TLS, s.BasicAuth)
 	}
-	s, err = ParseSecurity(map[string]string{PropListeners: "https://h:1", PropSSLKeystoreLocation: "/k", PropSSLClientAuth: "true"})
+	s, err = ParseSecurity(map[string]string{PropListeners: "https://h:1", PropSSLKeystoreLocation: "/k", PropSSLClientAuth: "true"}, "", "")
 	if err != nil || s.TLS.ClientAuth != "required" {
 		t.Errorf("ssl.client.auth=true: %+v %v", s.TLS, err)
 	}
-	s, err = ParseSecurity(map[string]string{})
+	// The embedded registry's names.
+	s, err = ParseSecurity(map[string]string{"skein.registry.address": "https://127.0.0.1:0", "skein.registry.ssl.keystore.location": "/k"}, "skein.registry.", "skein.registry.address")
+	if err != nil || s.TLS == nil || s.Listen != "127.0.0.1:0" {
+		t.Errorf("prefixed: %+v %v", s, err)
+	}
+	_, err = ParseSecurity(map[string]string{"skein.registry.address": "127.0.0.1:0", "skein.registry.ssl.keystore.location": "/k"}, "skein.registry.", "skein.registry.address")
+	if err == nil || err.Error() != "skein.registry.ssl.keystore.location is set but the listener is not https:// (set skein.registry.address=https://host:port)" {
+		t.Errorf("prefixed error: %v", err)
+	}
+	s, err = ParseSecurity(map[string]string{}, "", "")
 	if err != nil || s.TLS != nil || s.BasicAuth != nil || s.Listen != "" {
 		t.Errorf("no settings: %+v %v", s, err)
 	}
-	s, err = ParseSecurity(map[string]string{PropListeners: "127.0.0.1:8081"})
+	s, err = ParseSecurity(map[string]string{PropListeners: "127.0.0.1:8081"}, "", "")
 	if err != nil || s.TLS != nil || s.Listen != "127.0.0.1:8081" {
 		t.Errorf("bare listener: %+v %v", s, err)
 	}
@@ -238,7 +247,7 @@ func TestParseSecurity(t *testing.T) {
 		"basic without file":        {PropAuthenticationMethod: "BASIC"},
 		"file without basic":        {PropUsersFile: "/u"},
 	} {
-		if _, err := ParseSecurity(props); err == nil {
+		if _, err := ParseSecurity(props, "", ""); err == nil {
 			t.Errorf("%s: ParseSecurity(%v) succeeded", name, props)
 		}
 	}

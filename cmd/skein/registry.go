@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,9 @@ type registryOptions struct {
 	topicRF       int16
 	notEligible   bool
 	logLevel      string
+	// securityFile is --config: the REST API's listeners, ssl.* and
+	// authentication.* settings, Confluent-style properties.
+	securityFile string
 }
 
 func newRegistryCmd() *cobra.Command {
@@ -44,12 +48,13 @@ func newRegistryCmd() *cobra.Command {
 	f := cmd.Flags()
 	o.client.register(f)
 	f.StringVar(&o.listen, "listen", schemaregistry.DefaultListen, "host:port to serve the REST API on")
-	f.StringVar(&o.advertisedURL, "advertised-url", "", "URL other instances forward writes to (default http://<listen address>, the host name for 0.0.0.0)")
+	f.StringVar(&o.advertisedURL, "advertised-url", "", "URL other instances forward writes to (default http:// or, with an https listener, https://<listen address>, the host name for 0.0.0.0)")
 	f.StringVar(&o.topic, "topic", schemaregistry.DefaultTopic, "compacted topic holding the schemas (kafkastore.topic)")
 	f.Int16Var(&o.topicRF, "topic-replication-factor", schemaregistry.DefaultTopicReplicationFactor, "desired replication factor of --topic when it is created, capped at the live brokers (kafkastore.topic.replication.factor)")
 	f.StringVar(&o.groupID, "group-id", schemaregistry.DefaultGroupID, "group the instances elect their writer in (schema.registry.group.id)")
 	f.BoolVar(&o.notEligible, "not-eligible", false, "never become the writer; forward every write (leader.eligibility=false)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.securityFile, "config", "", "properties file of the REST API's security, Confluent Schema Registry's names: listeners (http:// or https://host:port, instead of --listen), ssl.keystore.location, ssl.truststore.location (PEM), ssl.client.authentication, ssl.enabled.protocols, authentication.method=BASIC, authentication.realm, authentication.roles, authentication.users.file")
 	return cmd
 }
 
@@ -62,9 +67,22 @@ func runRegistry(cmd *cobra.Command, o registryOptions) error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	sec, err := registrySecurityFile(o.securityFile)
+	if err != nil {
+		return err
+	}
+	listen := o.listen
+	if sec.Listen != "" {
+		if cmd.Flags().Changed("listen") {
+			return fmt.Errorf("--config %s sets listeners; --listen must not be given too", o.securityFile)
+		}
+		listen = sec.Listen
+	}
 	reg, err := schemaregistry.New(schemaregistry.Config{
+		TLS:                    sec.TLS,
+		BasicAuth:              sec.BasicAuth,
 		Bootstrap:              seeds,
-		Listen:                 o.listen,
+		Listen:                 listen,
 		AdvertisedURL:          o.advertisedURL,
 		Topic:                  o.topic,
 		TopicReplicationFactor: o.topicRF,
@@ -76,6 +94,34 @@ func runRegistry(cmd *cobra.Command, o registryOptions) error {
 		return err
 	}
 	return reg.Run(cmd.Context())
+}
+
+// registrySecurityFile reads skein registry's --config file. Only the
+// security settings are read from it; any other name is refused, so that
+// a misspelt setting never leaves the registry less protected than meant.
+func registrySecurityFile(path string) (schemaregistry.Security, error) {
+	if path == "" {
+		return schemaregistry.Security{}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return schemaregistry.Security{}, fmt.Errorf("--config: %w", err)
+	}
+	defer f.Close()
+	props, err := config.ParseProperties(f, path)
+	if err != nil {
+		return schemaregistry.Security{}, fmt.Errorf("--config: %w", err)
+	}
+	for k := range props {
+		if !slices.Contains(schemaregistry.SecurityProps, k) {
+			return schemaregistry.Security{}, fmt.Errorf("--config %s: %s is not read from this file; it takes %s (the other settings are flags)", path, k, strings.Join(schemaregistry.SecurityProps, ", "))
+		}
+	}
+	sec, err := schemaregistry.ParseSecurity(props, "", "")
+	if err != nil {
+		return sec, fmt.Errorf("--config %s: %w", path, err)
+	}
+	return sec, nil
 }
 
 // embeddedRegistry is the schema registry that skein serve runs beside
@@ -112,7 +158,11 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	sec, err := registrySecurity(values, addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", sec.Listen)
 	if err != nil {
 		if !configured {
 			logger.Warn("schema registry not started; set "+config.RegistryAddress+" to serve it", "err", err)
@@ -123,6 +173,9 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 	url := values[config.RegistryAdvertisedURL]
 	if url == "" {
 		url = registryAdvertisedURL(ln.Addr(), advertised, values[config.InterBrokerListenerName])
+		if sec.TLS != nil {
+			url = "https://" + strings.TrimPrefix(url, "http://")
+		}
 	}
 	reg, err := schemaregistry.New(schemaregistry.Config{
 		Bootstrap:              []string{dialable(b.Addrs()[0])},
@@ -131,6 +184,8 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 		TopicReplicationFactor: rf,
 		ExpectedBrokers:        expectedBrokers,
 		Logger:                 logger.With("component", "schema-registry"),
+		TLS:                    sec.TLS,
+		BasicAuth:              sec.BasicAuth,
 	})
 	if err != nil {
 		ln.Close()
@@ -146,6 +201,28 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 		e.done <- err
 	}()
 	return e, nil
+}
+
+// registrySecurity reads the embedded registry's HTTPS and authentication
+// settings, Confluent's names after skein.registry.; addr is
+// skein.registry.address (or its default), whose https:// scheme is
+// Confluent's listeners=https://.
+func registrySecurity(values map[string]string, addr string) (schemaregistry.Security, error) {
+	const prefix = "skein.registry."
+	props := map[string]string{config.RegistryAddress: addr}
+	for _, k := range schemaregistry.SecurityProps {
+		if v, ok := values[prefix+k]; ok {
+			props[prefix+k] = v
+		}
+	}
+	sec, err := schemaregistry.ParseSecurity(props, prefix, config.RegistryAddress)
+	if err != nil {
+		return sec, fmt.Errorf("schema registry: %w", err)
+	}
+	if sec.Listen == "" {
+		sec.Listen = addr
+	}
+	return sec, nil
 }
 
 // registryReplicationFactor reads skein.registry.topic.replication.factor.

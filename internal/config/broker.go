@@ -76,6 +76,15 @@ const (
 	RegistryAddress                      = "skein.registry.address"
 	RegistryAdvertisedURL                = "skein.registry.advertised.url"
 	RegistryTopicReplicationFactor       = "skein.registry.topic.replication.factor"
+	RegistrySSLKeystoreLocation          = "skein.registry.ssl.keystore.location"
+	RegistrySSLTruststoreLocation        = "skein.registry.ssl.truststore.location"
+	RegistrySSLClientAuthentication      = "skein.registry.ssl.client.authentication"
+	RegistrySSLClientAuth                = "skein.registry.ssl.client.auth"
+	RegistrySSLEnabledProtocols          = "skein.registry.ssl.enabled.protocols"
+	RegistryAuthenticationMethod         = "skein.registry.authentication.method"
+	RegistryAuthenticationRealm          = "skein.registry.authentication.realm"
+	RegistryAuthenticationRoles          = "skein.registry.authentication.roles"
+	RegistryAuthenticationUsersFile      = "skein.registry.authentication.users.file"
 	AuthorizerClassName                  = "authorizer.class.name"
 	SuperUsers                           = "super.users"
 	AllowEveryoneIfNoACLFound            = "allow.everyone.if.no.acl.found"
@@ -168,6 +177,27 @@ var brokerDefs = []Def{
 		Doc: "Skein. URL the other schema registry instances of the cluster forward writes to when this node's registry is the writer, e.g. http://skein-1.example.internal:8081. Empty: http:// and skein.registry.address, whose unspecified host (0.0.0.0, ::) is replaced by the host of this broker's advertised listener, else the machine's host name (as Confluent's host.name)."},
 	{Name: RegistryTopicReplicationFactor, Type: TypeShort, Default: "3", Validator: AtLeast(1),
 		Doc: "Skein; Confluent's kafkastore.topic.replication.factor. Desired replication factor of the schema registry's _schemas topic when the embedded registry creates it: the topic gets the smaller of this and the number of live brokers (waiting, on a node of a combined quorum, until that many of the quorum's nodes are live), and min.insync.replicas=2 from 3 replicas."},
+	// Schema registry security (docs/schema-registry.md, "Security"):
+	// Confluent Schema Registry's names after skein.registry.; HTTPS when
+	// skein.registry.address is https://host:port.
+	{Name: RegistrySSLKeystoreLocation, Type: TypeString, NullDefault: true,
+		Doc: "Skein; Confluent's ssl.keystore.location. PEM file of the schema registry's certificate chain (leaf first) and unencrypted private key, needed when skein.registry.address is https://host:port."},
+	{Name: RegistrySSLTruststoreLocation, Type: TypeString, NullDefault: true,
+		Doc: "Skein; Confluent's ssl.truststore.location. PEM file of the CA certificates client certificates must chain to, and that the other instances' certificates must chain to when writes are forwarded; unset: the system roots."},
+	{Name: RegistrySSLClientAuthentication, Type: TypeString, NullDefault: true,
+		Doc: "Skein; Confluent's ssl.client.authentication. NONE, REQUESTED or REQUIRED: whether HTTPS clients of the schema registry must present a certificate. With REQUIRED, writes are forwarded presenting the keystore's certificate. Unset: skein.registry.ssl.client.auth."},
+	{Name: RegistrySSLClientAuth, Type: TypeBoolean, Default: "false",
+		Doc: "Skein; Confluent's older ssl.client.auth. true is skein.registry.ssl.client.authentication=REQUIRED, used when that is unset."},
+	{Name: RegistrySSLEnabledProtocols, Type: TypeList, NullDefault: true,
+		Doc: "Skein; Confluent's ssl.enabled.protocols. TLS versions the schema registry's HTTPS accepts: TLSv1.2 and/or TLSv1.3. Unset: both."},
+	{Name: RegistryAuthenticationMethod, Type: TypeString, Default: "NONE",
+		Doc: "Skein; Confluent's authentication.method. NONE, or BASIC: every schema registry request needs HTTP Basic credentials of a user of skein.registry.authentication.users.file."},
+	{Name: RegistryAuthenticationRealm, Type: TypeString, NullDefault: true,
+		Doc: "Skein; Confluent's authentication.realm. Realm named in the WWW-Authenticate header of a 401 answer. Unset: SchemaRegistry."},
+	{Name: RegistryAuthenticationRoles, Type: TypeList, Default: "*",
+		Doc: "Skein; Confluent's authentication.roles. Roles of which a user needs one, else 403; * admits every authenticated user."},
+	{Name: RegistryAuthenticationUsersFile, Type: TypeString, NullDefault: true,
+		Doc: "Skein. Users of BASIC authentication, in the Jetty property file format Confluent's PropertyFileLoginModule reads (username: password[,role...]); passwords plain, OBF: or MD5:. Read again when it changes."},
 
 	// Authorization.
 	{Name: AuthorizerClassName, Type: TypeString, Default: "", Validator: OneOf{"", StandardAuthorizer},
