@@ -25,6 +25,9 @@ const (
 type clientFlags struct {
 	// bootstrap is a comma-separated list of host:port seed brokers.
 	bootstrap string
+	// commandConfig is --command-config: the client properties file with
+	// the connection's security settings (clientconfig.go).
+	commandConfig commandConfigFlag
 }
 
 // register adds the connection flags to fs. The default comes from
@@ -36,6 +39,24 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	}
 	fs.StringVar(&f.bootstrap, "bootstrap", def,
 		"comma-separated host:port list of seed brokers (env "+bootstrapEnv+")")
+	f.commandConfig.path = os.Getenv(commandConfigEnv)
+	fs.Var(&f.commandConfig, "command-config",
+		"client properties file with the connection's security settings: security.protocol, sasl.*, ssl.* (env "+commandConfigEnv+")")
+}
+
+// opts returns the seed brokers and the security options of
+// --command-config, for building clients.
+func (f *clientFlags) opts() ([]kgo.Opt, error) {
+	seeds, err := f.seeds()
+	if err != nil {
+		return nil, err
+	}
+	// The root command's pre-run hook has loaded the file already and
+	// reported its unused keys; this covers callers that run no hook.
+	if err := f.commandConfig.load(os.Stderr); err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, f.commandConfig.opts...), nil
 }
 
 // seeds splits the bootstrap list, dropping empty entries.
@@ -54,12 +75,11 @@ func (f *clientFlags) seeds() ([]string, error) {
 
 // newClient builds a kgo client for the seed brokers with opts appended.
 func (f *clientFlags) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
-	seeds, err := f.seeds()
+	base, err := f.opts()
 	if err != nil {
 		return nil, err
 	}
-	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)
-	cl, err := kgo.NewClient(all...)
+	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}

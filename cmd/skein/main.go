@@ -47,8 +47,9 @@ func newRootCmd() *cobra.Command {
 		Long: "Skein is a Kafka-compatible event streaming platform. The client commands\n" +
 			"(topic, produce, consume, bench) work against any Kafka-compatible broker\n" +
 			"given by --bootstrap or SKEIN_BOOTSTRAP (default " + defaultBootstrap + ").",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: loadCommandConfig,
 	}
 	root.AddCommand(
 		newVersionCmd(),
