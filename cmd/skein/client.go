@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -84,6 +87,38 @@ func (f *clientFlags) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
 	return cl, nil
+}
+
+// checkSecurity reports at once a connection that the broker refuses for
+// its security (a failed SASL authentication, a TLS certificate either
+// side rejects), which the idempotent producer would otherwise retry until
+// its context ends, as Kafka's clients treat authentication failures as
+// fatal. Other failures (a broker not reachable yet) are left to the
+// client's retries. It does nothing without --command-config.
+func (f *clientFlags) checkSecurity(ctx context.Context, cl *kgo.Client) error {
+	if len(f.commandConfig.opts) == 0 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, securityCheckTimeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil && isSecurityFailure(err) {
+		return err
+	}
+	return nil
+}
+
+// securityCheckTimeout bounds checkSecurity.
+const securityCheckTimeout = 15 * time.Second
+
+// isSecurityFailure reports whether err is a refused SASL authentication
+// or TLS handshake.
+func isSecurityFailure(err error) bool {
+	var (
+		alert  tls.AlertError
+		verify *tls.CertificateVerificationError
+	)
+	return errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.UnsupportedSaslMechanism) ||
+		errors.Is(err, kerr.IllegalSaslState) || errors.As(err, &alert) || errors.As(err, &verify)
 }
 
 // withBrokerMessage adds the broker's free-form error message, when it sent
