@@ -19,6 +19,7 @@ package main
 //	ssl.keystore.certificate.chain, ssl.keystore.key   the same in PEM text
 //	ssl.endpoint.identification.algorithm    https (default): the broker certificate must name the host; empty: it need not
 //	ssl.enabled.protocols                    TLSv1.2 and/or TLSv1.3
+//	ssl.key.password                         refused: encrypted keys are not supported
 //
 // The schema registry command also accepts each of these keys prefixed
 // with "kafkastore.", as Confluent's registry names them.
@@ -69,6 +70,7 @@ const (
 	propKeystoreKey        = "ssl.keystore.key"
 	propEndpointID         = "ssl.endpoint.identification.algorithm"
 	propEnabledProtocols   = "ssl.enabled.protocols"
+	propKeyPassword        = "ssl.key.password"
 )
 
 // clientPropertyKeys are the keys read from a client properties file.
@@ -76,7 +78,7 @@ var clientPropertyKeys = []string{
 	propSecurityProtocol, propSASLMechanism, propSASLJaasConfig, propTokenEndpointURL, propLoginCallback,
 	propTruststoreType, propTruststoreLocation, propTruststoreCerts,
 	propKeystoreType, propKeystoreLocation, propKeystoreChain, propKeystoreKey,
-	propEndpointID, propEnabledProtocols,
+	propEndpointID, propEnabledProtocols, propKeyPassword,
 }
 
 // commandConfigFlag is the value of --command-config: the path of a client
@@ -208,6 +210,9 @@ func clientTLS(values map[string]string) (kgo.Opt, error) {
 		if t := get(k); t != "" && !strings.EqualFold(t, "PEM") {
 			return nil, fmt.Errorf("%s: %q is not supported; use PEM", k, t)
 		}
+	}
+	if _, set := values[propKeyPassword]; set {
+		return nil, fmt.Errorf("%s: encrypted private keys are not supported by the skein commands; give the key unencrypted (PKCS#8 PEM) in %s or %s", propKeyPassword, propKeystoreLocation, propKeystoreKey)
 	}
 	cfg := protocol.TLSConfig{
 		KeystoreLocation:       get(propKeystoreLocation),

@@ -328,6 +328,7 @@ func TestCommandConfigErrors(t *testing.T) {
 		{[]string{"security.protocol=SSL", "ssl.keystore.key=x"}, "ssl.keystore.certificate.chain"},
 		{[]string{"security.protocol=SSL", "ssl.endpoint.identification.algorithm=dns"}, "ssl.endpoint.identification.algorithm"},
 		{[]string{"security.protocol=SSL", "ssl.enabled.protocols=TLSv1.1"}, "ssl.enabled.protocols"},
+		{[]string{"security.protocol=SSL", "ssl.key.password=secret"}, "ssl.key.password: encrypted private keys are not supported"},
 	} {
 		_, _, err := secureCLI(t, "127.0.0.1:1", properties(t, c.lines...), "", "topic", "list")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -354,6 +355,13 @@ func TestCommandConfigErrors(t *testing.T) {
 	}
 	if opts, err := loadClientProperties(props, false, &warn); err != nil || len(opts) != 0 || !strings.Contains(warn.String(), "kafkastore.security.protocol") {
 		t.Fatalf("kafkastore. keys outside the registry: %v, %d options, warnings %q", err, len(opts), warn.String())
+	}
+	token := filepath.Join(t.TempDir(), "token")
+	writeTestFile(t, token, []byte("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\n"))
+	if opts, err := loadClientProperties(properties(t, "security.protocol=SASL_SSL", "sasl.mechanism=OAUTHBEARER",
+		"sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+		"sasl.oauthbearer.token.endpoint.url=file://"+token), false, &warn); err != nil || len(opts) != 2 {
+		t.Fatalf("OAUTHBEARER with a token file: %v, %d options", err, len(opts))
 	}
 	t.Setenv(commandConfigEnv, properties(t, "security.protocol=BOGUS"))
 	if _, _, err := cliEnvOnly(t, "topic", "list", "--bootstrap", "127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "security.protocol") {
