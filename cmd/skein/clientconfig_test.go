@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -200,6 +201,7 @@ func wantCLIError(t *testing.T, bootstrap, props, stdin, want string, args ...st
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("skein %s: got %v (stderr %q), want an error with %q", strings.Join(args, " "), err, errOut, want)
 	}
+	t.Logf("skein %s: %v", strings.Join(args, " "), err)
 }
 
 const scramJAAS = `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="%s" password="%s";`
@@ -464,5 +466,28 @@ func TestServeRegistrySASLSSLOnly(t *testing.T) {
 	}
 	if out := mustSchema(t, url, "get", "u-value", "1"); !strings.Contains(out, `"id": 1`) {
 		t.Fatalf("get: %q", out)
+	}
+}
+
+// TestEmbeddedRegistryNoIdentity checks that a node whose only listener
+// is SASL_SSL without an inter-broker identity skips its registry with the
+// default address and refuses a configured one, naming why.
+func TestEmbeddedRegistryNoIdentity(t *testing.T) {
+	ca := newTestCA(t)
+	b := newTestBroker(t, t.TempDir(), []protocol.ListenerConfig{{Name: "SASL_SSL", SecurityProtocol: "SASL_SSL", Addr: "127.0.0.1:0"}}, map[string]string{
+		"ssl.keystore.location":   ca.keystore(t, "broker", true),
+		"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		"skein.admin.address":     "",
+	})
+	t.Cleanup(func() { b.Close() })
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	e, err := startEmbeddedRegistry(t.Context(), map[string]string{}, b, nil, 0, logger)
+	if err != nil || e != nil || !strings.Contains(logs.String(), "sasl.mechanism.inter.broker.protocol") {
+		t.Fatalf("default address: %v, %v; logs:\n%s", e, err, logs.String())
+	}
+	_, err = startEmbeddedRegistry(t.Context(), map[string]string{config.RegistryAddress: "127.0.0.1:0"}, b, nil, 0, logger)
+	if err == nil || !strings.Contains(err.Error(), "no PLAINTEXT listener") || !strings.Contains(err.Error(), "sasl.mechanism.inter.broker.protocol") {
+		t.Fatalf("configured address: %v", err)
 	}
 }
