@@ -27,8 +27,7 @@ type kafkaLog struct {
 // missing, retrying until ctx ends while the cluster is not yet reachable
 // or has too few brokers.
 func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
-	client, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Bootstrap...),
+	client, err := kgo.NewClient(kafkaOpts(cfg,
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -37,7 +36,7 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 		// no older than this: a broker joining or a leader moving is seen
 		// at once rather than after kgo's default of 5 s.
 		kgo.MetadataMinAge(metadataMinAge),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("schemaregistry: %w", err)
 	}
@@ -46,17 +45,23 @@ func newKafkaLog(ctx context.Context, cfg Config) (*kafkaLog, error) {
 		client.Close()
 		return nil, err
 	}
-	l.consumer, err = kgo.NewClient(
-		kgo.SeedBrokers(cfg.Bootstrap...),
+	l.consumer, err = kgo.NewClient(kafkaOpts(cfg,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(time.Second),
 		kgo.MetadataMinAge(metadataMinAge),
-	)
+	)...)
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("schemaregistry: %w", err)
 	}
 	return l, nil
+}
+
+// kafkaOpts are the options of a client of the registry: the seed
+// brokers, cfg.KafkaOpts (the connection's security), then own.
+func kafkaOpts(cfg Config, own ...kgo.Opt) []kgo.Opt {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Bootstrap...)}, cfg.KafkaOpts...)
+	return append(opts, own...)
 }
 
 // metadataMinAge bounds how stale the clients' cached metadata may be.

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -37,6 +39,14 @@ type Config struct {
 	// Bootstrap lists the host:port seed brokers of the cluster holding
 	// the registry's topic. Required.
 	Bootstrap []string
+	// KafkaOpts are franz-go options added to every Kafka client of the
+	// registry, before its own: the connection's security (Confluent's
+	// kafkastore.security.protocol, kafkastore.ssl.*, kafkastore.sasl.*)
+	// as kgo.DialTLSConfig and kgo.SASL, for a cluster whose listeners
+	// require TLS or SASL. With an authorizer, the principal needs
+	// Create (unless the topic exists), Describe, Read and Write on the
+	// topic and Read on the group, or to be a super user.
+	KafkaOpts []kgo.Opt
 	// Listen is the host:port the REST API is served on (Confluent:
 	// listeners). Port 0 picks a free port. Default DefaultListen.
 	Listen string

@@ -134,7 +134,7 @@ func (f *benchFlags) run(cmd *cobra.Command, produces bool, workload func(contex
 
 // config turns the flags into a workload config.
 func (f *benchFlags) config(produces bool) (bench.Config, error) {
-	seeds, err := f.client.seeds()
+	clientOpts, err := f.client.opts()
 	if err != nil {
 		return bench.Config{}, err
 	}
@@ -146,7 +146,7 @@ func (f *benchFlags) config(produces bool) (bench.Config, error) {
 		Warmup:           f.warmup,
 		Producers:        f.producers,
 		Rate:             f.rate,
-		ClientOpts:       []kgo.Opt{kgo.SeedBrokers(seeds...)},
+		ClientOpts:       clientOpts,
 		ProgressInterval: f.progress,
 		Seed:             f.seed,
 	}

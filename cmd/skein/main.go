@@ -46,9 +46,12 @@ func newRootCmd() *cobra.Command {
 		Short: "Skein: a Kafka-compatible event streaming platform",
 		Long: "Skein is a Kafka-compatible event streaming platform. The client commands\n" +
 			"(topic, produce, consume, bench) work against any Kafka-compatible broker\n" +
-			"given by --bootstrap or SKEIN_BOOTSTRAP (default " + defaultBootstrap + ").",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+			"given by --bootstrap or SKEIN_BOOTSTRAP (default " + defaultBootstrap + "); the\n" +
+			"connection's TLS and SASL settings come from a Java client properties file,\n" +
+			"--command-config or " + commandConfigEnv + ".",
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: loadCommandConfig,
 	}
 	root.AddCommand(
 		newVersionCmd(),

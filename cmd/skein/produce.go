@@ -120,6 +120,9 @@ func runProduce(ctx context.Context, f *produceFlags, topic string, in io.Reader
 		return err
 	}
 	defer cl.Close()
+	if err := f.client.checkSecurity(ctx, cl); err != nil {
+		return err
+	}
 
 	res := &produceResult{}
 	readErr := readRecords(in, f, headers, func(r *kgo.Record) bool {

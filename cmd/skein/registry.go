@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/skein-streaming/skein/broker"
 	"github.com/skein-streaming/skein/internal/config"
@@ -38,6 +39,8 @@ func newRegistryCmd() *cobra.Command {
 		Short: "Run a schema registry (Confluent Schema Registry REST API) against a cluster",
 		Long: "Run a schema registry that serves the Confluent Schema Registry REST API, keeping\n" +
 			"every schema in the compacted topic --topic of the cluster at --bootstrap.\n" +
+			"--command-config gives the Kafka connection's security (security.protocol,\n" +
+			"ssl.*, sasl.*, also with Confluent's kafkastore. prefix).\n" +
 			"Several instances may share a topic; one of them, elected in the group\n" +
 			"--group-id, accepts writes and the others forward writes to it.",
 		Args: cobra.NoArgs,
@@ -47,6 +50,8 @@ func newRegistryCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	o.client.register(f)
+	// Confluent's registry names the Kafka client keys kafkastore.*.
+	o.client.commandConfig.kafkastore = true
 	f.StringVar(&o.listen, "listen", schemaregistry.DefaultListen, "host:port to serve the REST API on")
 	f.StringVar(&o.advertisedURL, "advertised-url", "", "URL other instances forward writes to (default http:// or, with an https listener, https://<listen address>, the host name for 0.0.0.0)")
 	f.StringVar(&o.topic, "topic", schemaregistry.DefaultTopic, "compacted topic holding the schemas (kafkastore.topic)")
@@ -61,6 +66,9 @@ func newRegistryCmd() *cobra.Command {
 func runRegistry(cmd *cobra.Command, o registryOptions) error {
 	seeds, err := o.client.seeds()
 	if err != nil {
+		return err
+	}
+	if err := o.client.commandConfig.load(cmd.ErrOrStderr()); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -82,6 +90,7 @@ func runRegistry(cmd *cobra.Command, o registryOptions) error {
 		TLS:                    sec.TLS,
 		BasicAuth:              sec.BasicAuth,
 		Bootstrap:              seeds,
+		KafkaOpts:              o.client.commandConfig.opts,
 		Listen:                 listen,
 		AdvertisedURL:          o.advertisedURL,
 		Topic:                  o.topic,
@@ -133,11 +142,14 @@ type embeddedRegistry struct {
 }
 
 // startEmbeddedRegistry starts the schema registry on
-// skein.registry.address (default schemaregistry.DefaultListen), connected
-// to the broker's own first listener, once the broker has started. An
-// empty address turns it off. A configured address that cannot be bound
-// is an error; the default one only earns a warning. The registry stops
-// when ctx ends; wait waits for that.
+// skein.registry.address (default schemaregistry.DefaultListen), once the
+// broker has started, connected to the broker's PLAINTEXT listener or,
+// when it has none, to its inter-broker listener with the broker's own
+// inter-broker identity (broker.SelfClient), a super user with an
+// authorizer. An empty address turns it off. A configured address that
+// cannot be bound, or that has no listener to connect on, is an error;
+// the default one only earns a warning. The registry stops when ctx
+// ends; wait waits for that.
 //
 // It advertises skein.registry.advertised.url (by default derived from
 // the bound address and the broker's advertised listeners, see
@@ -162,6 +174,18 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 	if err != nil {
 		return nil, err
 	}
+	self, err := b.SelfClient()
+	if err != nil {
+		if !configured {
+			logger.Warn("schema registry not started: it has no listener to connect to the broker on; set "+config.RegistryAddress+"= to turn it off", "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: the schema registry cannot connect to the broker: %w", config.RegistryAddress, err)
+	}
+	kafkaOpts, err := selfClientOpts(self)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", sec.Listen)
 	if err != nil {
 		if !configured {
@@ -178,7 +202,8 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 		}
 	}
 	reg, err := schemaregistry.New(schemaregistry.Config{
-		Bootstrap:              []string{dialable(b.Addrs()[0])},
+		Bootstrap:              []string{self.Addr},
+		KafkaOpts:              kafkaOpts,
 		Listener:               ln,
 		AdvertisedURL:          url,
 		TopicReplicationFactor: rf,
@@ -191,7 +216,7 @@ func startEmbeddedRegistry(ctx context.Context, values map[string]string, b *bro
 		ln.Close()
 		return nil, err
 	}
-	logger.Info("schema registry starting", "addr", ln.Addr().String(), "advertised_url", url)
+	logger.Info("schema registry starting", "addr", ln.Addr().String(), "advertised_url", url, "kafka_listener", self.Listener)
 	e := &embeddedRegistry{reg: reg, url: url, done: make(chan error, 1)}
 	go func() {
 		err := reg.Run(ctx)
@@ -223,6 +248,23 @@ func registrySecurity(values map[string]string, addr string) (schemaregistry.Sec
 		sec.Listen = addr
 	}
 	return sec, nil
+}
+
+// selfClientOpts are the kgo options of a client connecting as self
+// describes.
+func selfClientOpts(self broker.SelfClient) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if self.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(self.TLS))
+	}
+	if self.SASLMechanism != "" {
+		mech, err := saslMechanism(self.SASLMechanism, self.Username, self.Password)
+		if err != nil {
+			return nil, fmt.Errorf("schema registry: listener %s: %w", self.Listener, err)
+		}
+		opts = append(opts, kgo.SASL(mech))
+	}
+	return opts, nil
 }
 
 // registryReplicationFactor reads skein.registry.topic.replication.factor.
@@ -272,21 +314,4 @@ func (e *embeddedRegistry) wait() {
 	if e != nil {
 		<-e.done
 	}
-}
-
-// dialable turns a bound listener address into one to connect to: an
-// unspecified host (0.0.0.0, ::) becomes loopback.
-func dialable(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		if strings.Contains(host, ":") {
-			host = "::1"
-		} else {
-			host = "127.0.0.1"
-		}
-	}
-	return net.JoinHostPort(host, port)
 }
