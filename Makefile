@@ -21,7 +21,10 @@ FUZZ_TARGETS := \
 	./broker/sasl:FuzzOAuthBearerClientFirstMessage \
 	./broker/sasl:FuzzOAuthBearerJWT \
 	./raft:FuzzFrameReader \
-	./raft:FuzzEnvelopes
+	./raft:FuzzEnvelopes \
+	./schemaregistry:FuzzParseSchema \
+	./schemaregistry:FuzzUsersFile \
+	./internal/config:FuzzReadProperties
 
 .PHONY: all build run test test-go compat compat-deps bench bench-compare fuzz fuzz-seeds kill-test cluster-test cluster-soak vet clean
 
