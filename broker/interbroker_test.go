@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/pbkdf2"
@@ -21,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +28,7 @@ import (
 
 	"github.com/skein-streaming/skein/broker/sasl"
 	"github.com/skein-streaming/skein/internal/config"
+	"github.com/skein-streaming/skein/internal/syncbuf"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -73,24 +72,6 @@ func (ca *rejectCA) truststore(t *testing.T, dir string) string {
 	return path
 }
 
-// lockedBuffer collects a broker's log lines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // scramRecord is a SCRAM-SHA-512 credential record for user, as
 // AlterUserScramCredentials stores it.
 func scramRecord(t *testing.T, user, password string) MetadataRecord {
@@ -119,7 +100,7 @@ type secureCluster struct {
 	// override, when set, changes a broker's settings.
 	override func(id int32, s map[string]string)
 	// logs, when set for a broker, receive its log lines too.
-	logs map[int32]*lockedBuffer
+	logs map[int32]*syncbuf.Buffer
 	// extra settings for every broker.
 	extra map[string]string
 }
@@ -287,7 +268,7 @@ func TestInterBrokerRefused(t *testing.T) {
 		{"not-super-user", "replicator", "replicator-secret", "lacks CLUSTER_ACTION on the cluster; add it to super.users"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &syncbuf.Buffer{}
 			c := secureCluster{
 				proto: "SASL_SSL",
 				extra: map[string]string{"replica.lag.time.max.ms": "1500", "replica.fetch.wait.max.ms": "200", "replica.fetch.backoff.ms": "100"},
@@ -296,7 +277,7 @@ func TestInterBrokerRefused(t *testing.T) {
 						s["listener.name.broker.scram-sha-512.sasl.jaas.config"] = fmt.Sprintf(brokerJAAS, tc.user, tc.password)
 					}
 				},
-				logs: map[int32]*lockedBuffer{3: logs},
+				logs: map[int32]*syncbuf.Buffer{3: logs},
 			}.start(t, 3)
 			ctx := testCtx(t)
 			c.createWithConfigs(1, "ibn", map[string]string{"min.insync.replicas": "2"}, []int32{1, 2, 3})

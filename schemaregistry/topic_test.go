@@ -1,40 +1,21 @@
 package schemaregistry_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/skein-streaming/skein/internal/syncbuf"
 	"github.com/skein-streaming/skein/schemaregistry"
 )
 
-// syncBuffer is a log sink read while the registry writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitLog waits until the log holds want.
-func waitLog(t *testing.T, log *syncBuffer, want string) {
+func waitLog(t *testing.T, log *syncbuf.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(log.String(), want) {
@@ -59,7 +40,7 @@ func TestTopicCreation(t *testing.T) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 
-	var log syncBuffer
+	var log syncbuf.Buffer
 	reg, err := schemaregistry.New(schemaregistry.Config{
 		Bootstrap:       []string{bootstrap},
 		Listen:          "127.0.0.1:0",

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 
 	"github.com/skein-streaming/skein/broker"
 	"github.com/skein-streaming/skein/internal/config"
+	"github.com/skein-streaming/skein/internal/syncbuf"
 	"github.com/skein-streaming/skein/protocol"
 )
 
@@ -379,24 +379,6 @@ func cliEnvOnly(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeRegistrySASLSSLOnly runs skein serve with a single SASL_SSL
 // listener (PLAIN), an authorizer and the broker's principal as the only
 // super user: the embedded registry connects with the broker's
@@ -404,7 +386,7 @@ func (b *lockedBuffer) String() string {
 func TestServeRegistrySASLSSLOnly(t *testing.T) {
 	ca := newTestCA(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret";`
 	go func() {
@@ -480,7 +462,7 @@ func TestEmbeddedRegistryNoIdentity(t *testing.T) {
 		"skein.admin.address":     "",
 	})
 	t.Cleanup(func() { b.Close() })
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	e, err := startEmbeddedRegistry(t.Context(), map[string]string{}, b, nil, 0, logger)
 	if err != nil || e != nil || !strings.Contains(logs.String(), "sasl.mechanism.inter.broker.protocol") {

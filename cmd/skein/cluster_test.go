@@ -13,32 +13,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skein-streaming/skein/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a server's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serveNode runs `skein serve` in-process until the test ends (or stop is
 // called) and returns a function that stops it and returns its error.
-func serveNode(t *testing.T, args ...string) (stop func() error, logs *syncBuffer) {
+func serveNode(t *testing.T, args ...string) (stop func() error, logs *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--set", "skein.admin.address=", "--set", "skein.registry.address="}, args...), strings.NewReader(""), logs, logs)
@@ -70,7 +54,7 @@ func freePort(t *testing.T) string {
 }
 
 // waitBrokers waits until the broker at addr lists n brokers.
-func waitBrokers(t *testing.T, addr string, n int, logs ...*syncBuffer) {
+func waitBrokers(t *testing.T, addr string, n int, logs ...*syncbuf.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
