@@ -47,7 +47,7 @@ func collisionName(name string) string { return strings.ReplaceAll(name, ".", "_
 // replicationFactor of -1 take the broker defaults. It returns a Kafka error
 // code and message (0 and "" on success).
 func (b *Broker) createTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, configs map[string]*string, validateOnly bool) (int16, string) {
-	code, msg, _, _ := b.createTopicAs(ctx, name, partitions, replicationFactor, nil, configs, validateOnly)
+	code, msg, _, _ := b.createTopicAs(ctx, name, partitions, replicationFactor, nil, configs, validateOnly, nil)
 	return code, msg
 }
 
@@ -58,8 +58,9 @@ func (b *Broker) createTopic(ctx context.Context, name string, partitions int32,
 // -1). The topic record and one partition record per partition go in one
 // batch. It returns a Kafka error code and message (0 and "" on success)
 // and the partition count and replication factor created (or that would
-// be, with validateOnly).
-func (b *Broker) createTopicAs(ctx context.Context, name string, partitions int32, replicationFactor int16, assignment [][]int32, configs map[string]*string, validateOnly bool) (int16, string, int32, int16) {
+// be, with validateOnly). A valid creation counts its partitions against
+// quota (nil for none), which may refuse it.
+func (b *Broker) createTopicAs(ctx context.Context, name string, partitions int32, replicationFactor int16, assignment [][]int32, configs map[string]*string, validateOnly bool, quota *mutationQuota) (int16, string, int32, int16) {
 	if err := validateTopicName(name); err != nil {
 		return kerr.InvalidTopicException.Code, err.Error(), 0, 0
 	}
@@ -118,6 +119,9 @@ func (b *Broker) createTopicAs(ctx context.Context, name string, partitions int3
 	if validateOnly {
 		return 0, "", partitions, replicationFactor
 	}
+	if !quota.admit(float64(partitions)) {
+		return kerr.ThrottlingQuotaExceeded.Code, throttlingQuotaExceededMessage, 0, 0
+	}
 	id := NewTopicID()
 	recs := make([]MetadataRecord, 0, 1+len(states))
 	recs = append(recs, MetadataRecord{Type: TopicRecord, Topic: name, ID: id, Partitions: partitions, ReplicationFactor: replicationFactor, Configs: overrides})
@@ -139,8 +143,9 @@ func (b *Broker) createTopicAs(ctx context.Context, name string, partitions int3
 	return 0, "", partitions, replicationFactor
 }
 
-// deleteTopic deletes a topic by name or id.
-func (b *Broker) deleteTopic(ctx context.Context, name string, id TopicID) (TopicID, string, int16, string) {
+// deleteTopic deletes a topic by name or id, counting its partitions
+// against quota (nil for none), which may refuse it.
+func (b *Broker) deleteTopic(ctx context.Context, name string, id TopicID, quota *mutationQuota) (TopicID, string, int16, string) {
 	if !b.settings.brokerBool("delete.topic.enable", true) {
 		return id, name, kerr.TopicDeletionDisabled.Code, "Topic deletion is disabled."
 	}
@@ -159,6 +164,9 @@ func (b *Broker) deleteTopic(ctx context.Context, name string, id TopicID) (Topi
 			return id, name, kerr.UnknownTopicID.Code, "This server does not host this topic ID."
 		}
 	}
+	if !quota.admit(float64(ti.Partitions)) {
+		return ti.ID, ti.Name, kerr.ThrottlingQuotaExceeded.Code, throttlingQuotaExceededMessage
+	}
 	if err := b.meta.Apply(ctx, MetadataRecord{Type: RemoveTopicRecord, ID: ti.ID}); err != nil {
 		return ti.ID, ti.Name, kerr.UnknownServerError.Code, err.Error()
 	}
@@ -171,8 +179,10 @@ func (b *Broker) deleteTopic(ctx context.Context, name string, id TopicID) (Topi
 // createPartitions raises a topic's partition count. The new partitions
 // get replicas from assignment (one replica list each, validated as Kafka
 // validates manual assignments) or from the striped placer, continuing
-// after the existing partitions, with the topic's replication factor.
-func (b *Broker) createPartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) (int16, string) {
+// after the existing partitions, with the topic's replication factor. The
+// partitions added count against quota (nil for none), which may refuse
+// them.
+func (b *Broker) createPartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool, quota *mutationQuota) (int16, string) {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	img := b.meta.Image()
@@ -204,6 +214,9 @@ func (b *Broker) createPartitions(ctx context.Context, name string, count int32,
 	}
 	if validateOnly {
 		return 0, ""
+	}
+	if !quota.admit(float64(additional)) {
+		return kerr.ThrottlingQuotaExceeded.Code, throttlingQuotaExceededMessage
 	}
 	recs := make([]MetadataRecord, 0, 1+len(states))
 	recs = append(recs, MetadataRecord{Type: PartitionsRecord, ID: ti.ID, Partitions: count})

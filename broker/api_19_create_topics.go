@@ -10,8 +10,13 @@ package broker
 // replicas. Configs are validated by their Kafka names and ranges
 // (INVALID_CONFIG with Kafka's message); validate_only (v1+) checks
 // without creating.
+// The partitions created count against controller_mutation_rate
+// (quota_mutation.go).
 // Version notes: v1 validate_only, v5 returns partitions, replication
-// factor and configs of the created topic (KIP-525), v7 returns topic ids.
+// factor and configs of the created topic (KIP-525), v6 refuses topics
+// over controller_mutation_rate with THROTTLING_QUOTA_EXCEEDED (KIP-599;
+// before, they are created and the client throttled), v7 returns topic
+// ids.
 
 import (
 	"context"
@@ -26,6 +31,7 @@ import (
 func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	quota := b.mutationQuota(r, 6)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -67,7 +73,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 			for _, c := range rt.Configs {
 				configs[c.Name] = c.Value
 			}
-			code, msg, partitions, rf = b.createTopicAs(ctx, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs, req.ValidateOnly)
+			code, msg, partitions, rf = b.createTopicAs(ctx, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs, req.ValidateOnly, quota)
 		}
 		st.ErrorCode = code
 		if msg != "" {
@@ -98,5 +104,6 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 			b.audit.admin(r, auditTopicResource(rt.Topic), code, msg, details)
 		}
 	}
+	b.throttleMutations(r, quota, resp)
 	return resp
 }

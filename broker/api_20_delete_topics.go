@@ -5,7 +5,11 @@ package broker
 // Behavior: deleting removes the topic from metadata at once (a re-create
 // gets a new topic id and empty logs) and its partition directories in the
 // background. delete.topic.enable=false answers TOPIC_DELETION_DISABLED.
-// Version notes: v6 names topics by name or by id (KIP-516).
+// The partitions of deleted topics count against controller_mutation_rate
+// (quota_mutation.go).
+// Version notes: v5 refuses topics over controller_mutation_rate with
+// THROTTLING_QUOTA_EXCEEDED (KIP-599; before, they are deleted and the
+// client throttled), v6 names topics by name or by id (KIP-516).
 
 import (
 	"context"
@@ -23,6 +27,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *protocol.Request) km
 		name string
 		id   TopicID
 	}
+	quota := b.mutationQuota(r, 5)
 	var targets []target
 	if req.Version < 6 {
 		for _, n := range req.TopicNames {
@@ -55,7 +60,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *protocol.Request) km
 				st.Topic, st.ErrorCode = nil, kerr.UnknownTopicID.Code
 			}
 		default:
-			id, name, code, msg := b.deleteTopic(ctx, tg.name, tg.id)
+			id, name, code, msg := b.deleteTopic(ctx, tg.name, tg.id, quota)
 			st.TopicID, st.ErrorCode = id, code
 			if name != "" {
 				st.Topic = kmsg.StringPtr(name)
@@ -83,5 +88,6 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *protocol.Request) km
 			b.audit.admin(r, auditTopicResource(name), st.ErrorCode, msg, details)
 		}
 	}
+	b.throttleMutations(r, quota, resp)
 	return resp
 }

@@ -8,7 +8,10 @@ package broker
 // from the striped placer, which continues after the existing partitions.
 // validate_only checks without changing anything.
 // With an authorizer, each topic needs ALTER (TOPIC_AUTHORIZATION_FAILED
-// otherwise).
+// otherwise). The partitions added count against controller_mutation_rate
+// (quota_mutation.go): from v3 a topic over it is refused with
+// THROTTLING_QUOTA_EXCEEDED (KIP-599); before, it is applied and the
+// client throttled.
 
 import (
 	"context"
@@ -23,6 +26,7 @@ import (
 func (b *Broker) handleCreatePartitions(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Msg.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	quota := b.mutationQuota(r, 3)
 	seen := map[string]int{}
 	for _, t := range req.Topics {
 		seen[t.Topic]++
@@ -39,7 +43,7 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *protocol.Request
 			for _, a := range t.Assignment {
 				assignment = append(assignment, a.Replicas)
 			}
-			code, msg := b.createPartitions(ctx, t.Topic, t.Count, assignment, req.ValidateOnly)
+			code, msg := b.createPartitions(ctx, t.Topic, t.Count, assignment, req.ValidateOnly, quota)
 			st.ErrorCode = code
 			if msg != "" {
 				st.ErrorMessage = kmsg.StringPtr(msg)
@@ -55,5 +59,6 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *protocol.Request
 				map[string]any{"count": t.Count, "assignments": len(t.Assignment), "validateOnly": req.ValidateOnly})
 		}
 	}
+	b.throttleMutations(r, quota, resp)
 	return resp
 }

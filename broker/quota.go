@@ -1,8 +1,10 @@
 package broker
 
 // Client quotas, as Kafka's ClientQuotaManager (producer_byte_rate,
-// consumer_byte_rate), ClientRequestQuotaManager (request_percentage) and
-// ConnectionQuotas (connection_creation_rate of ip entities) enforce them.
+// consumer_byte_rate), ClientRequestQuotaManager (request_percentage),
+// ControllerMutationQuotaManager (controller_mutation_rate, with a token
+// bucket: quota_mutation.go) and ConnectionQuotas
+// (connection_creation_rate of ip entities) enforce them.
 //
 // Usage is measured per quota sensor with Kafka's sampled rate:
 // quota.window.num samples of quota.window.size.seconds each, a sample
@@ -70,14 +72,15 @@ const (
 	quotaProduce quotaType = iota
 	quotaFetch
 	quotaRequest
+	quotaMutation
 	numQuotaTypes
 )
 
 // quotaTypeKey is the quota key each type enforces; quotaTypeName labels
 // its metrics.
 var (
-	quotaTypeKey  = [numQuotaTypes]string{quotaProducerByteRate, quotaConsumerByteRate, quotaRequestPercentage}
-	quotaTypeName = [numQuotaTypes]string{"produce", "fetch", "request"}
+	quotaTypeKey  = [numQuotaTypes]string{quotaProducerByteRate, quotaConsumerByteRate, quotaRequestPercentage, quotaControllerMutationRate}
+	quotaTypeName = [numQuotaTypes]string{"produce", "fetch", "request", "controller_mutation"}
 )
 
 // Kafka's quotaTypesEnabled bits: which kinds of entities have a quota.
@@ -317,6 +320,8 @@ type quotaSensor struct {
 	// throttleMs and throttles add up the throttles this quota caused.
 	throttleMs float64
 	throttles  int64
+	// bucket holds the tokens of a controller_mutation_rate quota.
+	bucket tokenBucket
 }
 
 type quotaSensorKey struct {
@@ -375,19 +380,26 @@ func (q *quotaManager) record(t quotaType, user, client string, value float64, n
 	limit, limited := l.limit(u, c)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.maybeSweep(now)
-	k := quotaSensorKey{t, u, c}
-	s := q.sensors[k]
-	if s == nil {
-		s = &quotaSensor{typ: t, user: u, client: c}
-		q.sensors[k] = s
-	}
-	s.lastUsed = now
+	s := q.sensor(t, u, c, now)
 	s.rate.record(value, now, q.numSamples, q.windowMs)
 	if !limited {
 		return 0, s
 	}
 	return q.throttleTime(&s.rate, limit, now, t == quotaRequest), s
+}
+
+// sensor returns the sensor of quota type t for the tags, created when
+// missing, and marks it used. Callers hold mu.
+func (q *quotaManager) sensor(t quotaType, user, client string, now int64) *quotaSensor {
+	q.maybeSweep(now)
+	k := quotaSensorKey{t, user, client}
+	s := q.sensors[k]
+	if s == nil {
+		s = &quotaSensor{typ: t, user: user, client: client}
+		q.sensors[k] = s
+	}
+	s.lastUsed = now
+	return s
 }
 
 // throttleTime is Kafka's QuotaUtils.throttleTime, capped at one window
@@ -489,7 +501,10 @@ func (q *quotaManager) maybeSweep(now int64) {
 	if crowded {
 		idle = int64(q.numSamples) * q.windowMs
 	}
-	maps.DeleteFunc(q.sensors, func(_ quotaSensorKey, s *quotaSensor) bool { return now-s.lastUsed >= idle })
+	maps.DeleteFunc(q.sensors, func(_ quotaSensorKey, s *quotaSensor) bool {
+		// A token bucket still in debt is kept: a new one would start full.
+		return now-s.lastUsed >= idle && s.bucket.full(now)
+	})
 	maps.DeleteFunc(q.ipSensors, func(_ netip.Addr, s *quotaSensor) bool { return now-s.lastUsed >= idle })
 }
 
@@ -585,6 +600,13 @@ func (b *Broker) throttle(sess *protocol.Session, resp kmsg.Response, bw int, bw
 	ms := max(bw, rq)
 	if ms <= 0 {
 		return 0
+	}
+	// A controller mutation throttle set by the handler stands when it
+	// is the larger: as Kafka, only the larger throttle applies and counts.
+	if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+		if cur, _ := tr.Throttle(); int(cur) >= ms {
+			return 0
+		}
 	}
 	if bw > rq {
 		b.quotas.throttled(bwS, bw)
@@ -727,10 +749,10 @@ type quotaCollector struct{ b *Broker }
 
 var (
 	descQuotaUsage = prometheus.NewDesc("skein_quota_usage",
-		"Usage measured against a client quota over the quota window: bytes per second for produce and fetch, percent of one thread for request (Kafka Produce/Fetch byte-rate, Request request-time, per user and client-id).",
+		"Usage measured against a client quota over the quota window: bytes per second for produce and fetch, percent of one thread for request, partitions per second for controller_mutation (Kafka Produce/Fetch byte-rate, Request request-time, ControllerMutation mutation-rate, per user and client-id).",
 		[]string{"quota", "user", "client_id"}, nil)
 	descQuotaLimit = prometheus.NewDesc("skein_quota_limit",
-		"The client quota that applies to the sensor: producer_byte_rate, consumer_byte_rate or request_percentage.",
+		"The client quota that applies to the sensor: producer_byte_rate, consumer_byte_rate, request_percentage or controller_mutation_rate.",
 		[]string{"quota", "user", "client_id"}, nil)
 	descQuotaThrottleTime = prometheus.NewDesc("skein_quota_throttle_time_seconds_total",
 		"Time clients were throttled for exceeding a quota: the throttle_time_ms of their responses, during which their connection is not read (Kafka throttle-time, per user and client-id).",
@@ -738,6 +760,9 @@ var (
 	descQuotaThrottles = prometheus.NewDesc("skein_quota_throttled_responses_total",
 		"Responses throttled for exceeding a quota.",
 		[]string{"quota", "user", "client_id"}, nil)
+	descQuotaMutationTokens = prometheus.NewDesc("skein_quota_controller_mutation_tokens",
+		"Partitions left in the token bucket of a controller_mutation_rate quota; negative while the clients that share it are throttled (Kafka ControllerMutation tokens, per user and client-id).",
+		[]string{"user", "client_id"}, nil)
 	descIPConnectionRate = prometheus.NewDesc("skein_quota_ip_connection_rate",
 		"Connections per second accepted from an address that has a connection_creation_rate quota (Kafka connections-created-rate per ip).",
 		[]string{"ip"}, nil)
@@ -748,7 +773,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c quotaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQuotaUsage, descQuotaLimit, descQuotaThrottleTime, descQuotaThrottles, descIPConnectionRate, descIPThrottleTime} {
+	for _, d := range []*prometheus.Desc{descQuotaUsage, descQuotaLimit, descQuotaThrottleTime, descQuotaThrottles, descQuotaMutationTokens, descIPConnectionRate, descIPThrottleTime} {
 		ch <- d
 	}
 }
@@ -765,6 +790,11 @@ func (c quotaCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQuotaUsage, prometheus.GaugeValue, s.rate.measure(now, q.numSamples, q.windowMs), labels...)
 		if limit, ok := cfg.types[s.typ].limit(s.user, s.client); ok {
 			ch <- prometheus.MustNewConstMetric(descQuotaLimit, prometheus.GaugeValue, limit, labels...)
+			if s.typ == quotaMutation {
+				b := s.bucket
+				b.refill(limit, limit*float64(q.numSamples)*float64(q.windowMs)/1000, now)
+				ch <- prometheus.MustNewConstMetric(descQuotaMutationTokens, prometheus.GaugeValue, b.tokens, s.user, s.client)
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(descQuotaThrottleTime, prometheus.CounterValue, s.throttleMs/1000, labels...)
 		ch <- prometheus.MustNewConstMetric(descQuotaThrottles, prometheus.CounterValue, float64(s.throttles), labels...)
