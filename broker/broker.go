@@ -173,6 +173,7 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.topics = map[string]*topic{}
 	b.mu.byID = map[TopicID]*topic{}
 	b.quotas = newQuotaManager(int(settings.brokerInt(config.QuotaWindowNum, 11)), time.Duration(settings.brokerInt(config.QuotaWindowSizeSeconds, 1))*time.Second)
+	b.quotas.clock = b.now
 	b.netLim.hosts = map[string][]netip.Addr{}
 	b.netLim.resolving = map[string]bool{}
 	if a := newAuthorizer(settings); a != nil {

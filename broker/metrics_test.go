@@ -401,8 +401,12 @@ func exportedMetricNames(t *testing.T) map[string]bool {
 	// Quotas far above what the test sends, so that quota sensors exist.
 	mustAlterQuotas(t, ctx, adm,
 		kadm.AlterClientQuotaEntry{Entity: admEntity("client-id=<default>"), Ops: []kadm.AlterClientQuotaOp{
-			setQuota(quotaProducerByteRate, 1<<40), setQuota(quotaConsumerByteRate, 1<<40), setQuota(quotaRequestPercentage, 1e6)}},
+			setQuota(quotaProducerByteRate, 1<<40), setQuota(quotaConsumerByteRate, 1<<40), setQuota(quotaRequestPercentage, 1e6),
+			setQuota(quotaControllerMutationRate, 1e6)}},
 		kadm.AlterClientQuotaEntry{Entity: admEntity("ip=<default>"), Ops: []kadm.AlterClientQuotaOp{setQuota(quotaConnectionCreationRate, 1e6)}})
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "names-mutation"); err != nil { // a controller mutation sensor
+		t.Fatal(err)
+	}
 	prod := tb.client(kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic("names"))
 	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)

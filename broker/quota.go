@@ -343,7 +343,10 @@ const (
 type quotaManager struct {
 	numSamples int
 	windowMs   int64
-	cfg        atomic.Pointer[quotaConfig]
+	// clock is the time quotas are measured by: the broker's clock, set
+	// before the broker starts.
+	clock func() time.Time
+	cfg   atomic.Pointer[quotaConfig]
 
 	mu        sync.Mutex
 	sensors   map[quotaSensorKey]*quotaSensor
@@ -357,10 +360,14 @@ func newQuotaManager(numSamples int, window time.Duration) *quotaManager {
 		windowMs:   max(window.Milliseconds(), 1),
 		sensors:    map[quotaSensorKey]*quotaSensor{},
 		ipSensors:  map[netip.Addr]*quotaSensor{},
+		clock:      time.Now,
 	}
 	q.cfg.Store(newQuotaConfig(nil, nil))
 	return q
 }
+
+// nowMs is the quota clock's time in ms.
+func (q *quotaManager) nowMs() int64 { return q.clock().UnixMilli() }
 
 // on reports whether any user or client-id quota is set; when not,
 // requests pay one atomic load.
@@ -578,7 +585,7 @@ func (b *Broker) applyQuotas(req *protocol.Request, reply protocol.Reply, spent 
 // it is over a quota. resp may be nil (acks=0).
 func (b *Broker) throttleRequest(req *protocol.Request, resp kmsg.Response, spent time.Duration) {
 	q := b.quotas
-	now := b.now().UnixMilli()
+	now := q.nowMs()
 	user, client := quotaUser(b.principal(req.Session)), quotaClientID(req)
 	var bw, rq int
 	var bwS, rqS *quotaSensor
@@ -629,7 +636,7 @@ func (b *Broker) fetchQuota(r *protocol.Request, size int, spent time.Duration, 
 	if !q.on() || !r.Session.Authenticated() {
 		return 0
 	}
-	now := b.now().UnixMilli()
+	now := q.nowMs()
 	user, client := quotaUser(b.principal(r.Session)), quotaClientID(r)
 	rq, rqS := q.record(quotaRequest, user, client, requestPercentage(spent), now)
 	bw, bwS := q.record(quotaFetch, user, client, float64(size), now)
@@ -651,7 +658,7 @@ func (b *Broker) fetchQuotaMax(r *protocol.Request) int32 {
 
 // connectionThrottle is the protocol server's ConnectionThrottle hook.
 func (b *Broker) connectionThrottle(ip netip.Addr) time.Duration {
-	return b.quotas.connectionThrottle(ip, b.now().UnixMilli())
+	return b.quotas.connectionThrottle(ip, b.quotas.nowMs())
 }
 
 // hostResolveTimeout bounds the lookup of a host name that an ip quota
@@ -782,7 +789,7 @@ func (c quotaCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	q := c.b.quotas
 	cfg := q.cfg.Load()
-	now := c.b.now().UnixMilli()
+	now := q.nowMs()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, s := range q.sensors {

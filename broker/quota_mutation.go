@@ -149,7 +149,7 @@ func (b *Broker) mutationQuota(r *protocol.Request, strictSince int16) *mutation
 		return nil
 	}
 	return b.quotas.newMutationQuota(quotaUser(b.principal(r.Session)), quotaClientID(r), r.Header.Version >= strictSince,
-		func() int64 { return b.now().UnixMilli() })
+		b.quotas.nowMs)
 }
 
 // throttleMutations applies a request's mutation throttle to its
