@@ -595,98 +595,103 @@ func (f *clusterFlags) controllerCall(ctx context.Context, cl *kgo.Client, req b
 	return err
 }
 
-func newClusterAddControllerCmd(f *clusterFlags) *cobra.Command {
+// quorumChange describes a command that sends one membership change of
+// the metadata quorum to its leader.
+type quorumChange struct {
+	use, short, long string
+	op               string
+	// idUsage and addrUsage document --id and --address; addrUsage is
+	// empty when the command takes no address. addrRequired makes
+	// --address mandatory.
+	idUsage, addrUsage string
+	addrRequired       bool
+	// what names the change in errors ("add controller"); done is the
+	// line printed on success, with the node id.
+	what, done string
+}
+
+func newQuorumChangeCmd(f *clusterFlags, qc quorumChange) *cobra.Command {
 	var (
 		id   int32
 		addr string
 	)
 	cmd := &cobra.Command{
-		Use:   "add-controller",
-		Short: "Make a node a voter of the metadata quorum",
-		Long: "Make node --id a voter of the metadata quorum. A node started with\n" +
+		Use:   qc.use,
+		Short: qc.short,
+		Long:  qc.long,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case qc.addrRequired && (id < 0 || addr == ""):
+				return errors.New("--id and --address are required")
+			case id < 0:
+				return errors.New("--id is required")
+			}
+			return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
+				if err := f.controllerCall(ctx, cl, broker.CtrlRequest{Op: qc.op, ID: id, Addr: addr}); err != nil {
+					return fmt.Errorf("%s %d: %w", qc.what, id, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), qc.done+"\n", id)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().Int32Var(&id, "id", -1, qc.idUsage)
+	if qc.addrUsage != "" {
+		cmd.Flags().StringVar(&addr, "address", "", qc.addrUsage)
+	}
+	f.controllerFlags(cmd)
+	return cmd
+}
+
+func newClusterAddControllerCmd(f *clusterFlags) *cobra.Command {
+	return newQuorumChangeCmd(f, quorumChange{
+		use:   "add-controller",
+		short: "Make a node a voter of the metadata quorum",
+		long: "Make node --id a voter of the metadata quorum. A node started with\n" +
 			"process.roles including controller and controller.quorum.bootstrap.servers\n" +
 			"joins as a learner; this promotes it once its copy of the metadata log has\n" +
 			"caught up. A node that is not a member yet is added at --address (its\n" +
 			"controller listener). Membership changes go to the quorum's leader through\n" +
 			"the controller listeners (--controller, else those DescribeQuorum reports).",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if id < 0 {
-				return errors.New("--id is required")
-			}
-			return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
-				if err := f.controllerCall(ctx, cl, broker.CtrlRequest{Op: broker.CtrlAddVoter, ID: id, Addr: addr}); err != nil {
-					return fmt.Errorf("add controller %d: %w", id, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "node %d is a voter of the metadata quorum\n", id)
-				return nil
-			})
-		},
-	}
-	cmd.Flags().Int32Var(&id, "id", -1, "node id of the controller")
-	cmd.Flags().StringVar(&addr, "address", "", "controller listener host:port of a node that is not a member yet")
-	f.controllerFlags(cmd)
-	return cmd
+		op:        broker.CtrlAddVoter,
+		idUsage:   "node id of the controller",
+		addrUsage: "controller listener host:port of a node that is not a member yet",
+		what:      "add controller",
+		done:      "node %d is a voter of the metadata quorum",
+	})
 }
 
 func newClusterRemoveControllerCmd(f *clusterFlags) *cobra.Command {
-	var id int32
-	cmd := &cobra.Command{
-		Use:   "remove-controller",
-		Short: "Remove a node from the metadata quorum",
-		Long: "Remove node --id from the metadata quorum (a voter or a learner). Removing the\n" +
+	return newQuorumChangeCmd(f, quorumChange{
+		use:   "remove-controller",
+		short: "Remove a node from the metadata quorum",
+		long: "Remove node --id from the metadata quorum (a voter or a learner). Removing the\n" +
 			"leader works: it steps down and the other voters elect a new one. The removed\n" +
 			"node stops its member of the quorum; do not restart it with the same data.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if id < 0 {
-				return errors.New("--id is required")
-			}
-			return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
-				if err := f.controllerCall(ctx, cl, broker.CtrlRequest{Op: broker.CtrlRemove, ID: id}); err != nil {
-					return fmt.Errorf("remove controller %d: %w", id, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "node %d removed from the metadata quorum\n", id)
-				return nil
-			})
-		},
-	}
-	cmd.Flags().Int32Var(&id, "id", -1, "node id to remove")
-	f.controllerFlags(cmd)
-	return cmd
+		op:      broker.CtrlRemove,
+		idUsage: "node id to remove",
+		what:    "remove controller",
+		done:    "node %d removed from the metadata quorum",
+	})
 }
 
 func newClusterAddBrokerCmd(f *clusterFlags) *cobra.Command {
-	var (
-		id   int32
-		addr string
-	)
-	cmd := &cobra.Command{
-		Use:   "add-broker",
-		Short: "Add a broker-only node to the metadata quorum as a learner",
-		Long: "Add node --id, whose controller listener is --address, to the metadata quorum\n" +
+	return newQuorumChangeCmd(f, quorumChange{
+		use:   "add-broker",
+		short: "Add a broker-only node to the metadata quorum as a learner",
+		long: "Add node --id, whose controller listener is --address, to the metadata quorum\n" +
 			"as a learner (it receives the metadata log without voting). A new node with\n" +
 			"controller.quorum.bootstrap.servers (or controller.quorum.voters) does this\n" +
 			"itself when it first starts; add-broker does it ahead of time. The broker\n" +
 			"registers itself once it runs.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if id < 0 || addr == "" {
-				return errors.New("--id and --address are required")
-			}
-			return f.run(cmd.Context(), func(ctx context.Context, cl *kgo.Client) error {
-				if err := f.controllerCall(ctx, cl, broker.CtrlRequest{Op: broker.CtrlAddLearner, ID: id, Addr: addr}); err != nil {
-					return fmt.Errorf("add broker %d: %w", id, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "node %d added to the metadata quorum as a learner\n", id)
-				return nil
-			})
-		},
-	}
-	cmd.Flags().Int32Var(&id, "id", -1, "node id of the broker")
-	cmd.Flags().StringVar(&addr, "address", "", "the broker's controller listener host:port")
-	f.controllerFlags(cmd)
-	return cmd
+		op:           broker.CtrlAddLearner,
+		idUsage:      "node id of the broker",
+		addrUsage:    "the broker's controller listener host:port",
+		addrRequired: true,
+		what:         "add broker",
+		done:         "node %d added to the metadata quorum as a learner",
+	})
 }
 
 func newClusterRemoveBrokerCmd(f *clusterFlags) *cobra.Command {
