@@ -8,41 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skein-streaming/skein/broker"
 	"github.com/skein-streaming/skein/protocol"
 )
 
-// newSkeinACL starts a broker with the StandardAuthorizer whose super user
-// is the principal of an unauthenticated PLAINTEXT client, the test's.
-func newSkeinACL(t *testing.T) string {
-	t.Helper()
-	b, err := broker.New(broker.Config{
-		NodeID:    1,
-		DataDir:   t.TempDir(),
-		Listeners: []protocol.ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
-		Settings: map[string]string{
-			"authorizer.class.name":  "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-			"super.users":            protocol.AnonymousPrincipal,
-			"skein.admin.address":    "",
-			"skein.registry.address": "",
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("closing the broker: %v", err)
-		}
-	})
-	return b.Addrs()[0].(*net.TCPAddr).String()
-}
-
 func TestACLAddListRemove(t *testing.T) {
-	bs := newSkeinACL(t)
+	// A broker with the StandardAuthorizer whose super user is the
+	// principal of an unauthenticated PLAINTEXT client, the test's.
+	bs := startTestBroker(t, map[string]string{
+		"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":           protocol.AnonymousPrincipal,
+	}).Addrs()[0].(*net.TCPAddr).String()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	acl := func(args ...string) (string, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,39 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/skein-streaming/skein/broker"
-	"github.com/skein-streaming/skein/protocol"
 )
-
-// newSkein starts an in-process Skein broker on a random loopback port for
-// one test and returns its bootstrap address.
-func newSkein(t *testing.T) string {
-	t.Helper()
-	b, err := broker.New(broker.Config{
-		NodeID:  1,
-		DataDir: t.TempDir(),
-		Listeners: []protocol.ListenerConfig{{
-			Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0",
-		}},
-		Settings: map[string]string{
-			"group.initial.rebalance.delay.ms": "0",
-			"skein.admin.address":              "",
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("closing the broker: %v", err)
-		}
-	})
-	return b.Addrs()[0].(*net.TCPAddr).String()
-}
 
 // groupTestStart is the timestamp of the first record of each partition;
 // record i of a partition is stamped groupTestStart + i minutes.

@@ -3,42 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/skein-streaming/skein/broker"
-	"github.com/skein-streaming/skein/protocol"
 )
-
-func newSkeinBroker(t *testing.T) string {
-	t.Helper()
-	b, err := broker.New(broker.Config{
-		NodeID:    1,
-		DataDir:   t.TempDir(),
-		Listeners: []protocol.ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
-		Settings:  map[string]string{"skein.admin.address": "", "skein.registry.address": ""},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("closing the broker: %v", err)
-		}
-	})
-	return b.Addrs()[0].(*net.TCPAddr).String()
-}
 
 // TestQuotaSetListRemove drives skein quota against a broker: set on
 // named and default entities, list with filters, remove, and the errors
 // of bad flags and of values the broker refuses.
 func TestQuotaSetListRemove(t *testing.T) {
-	bs := newSkeinBroker(t)
+	bs := newSkein(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	quota := func(args ...string) (string, error) {

@@ -70,7 +70,7 @@ func TestEmbeddedRegistryHTTPSBasic(t *testing.T) {
 	if err := os.WriteFile(users, []byte("alice: alice-pw,admin\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := startBrokerForRegistry(t)
+	b := startTestBroker(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e, err := startEmbeddedRegistry(ctx, map[string]string{

@@ -13,33 +13,13 @@ import (
 
 	"github.com/skein-streaming/skein/broker"
 	"github.com/skein-streaming/skein/internal/config"
-	"github.com/skein-streaming/skein/protocol"
 )
-
-// startBrokerForRegistry starts an in-process broker for one test.
-func startBrokerForRegistry(t *testing.T) *broker.Broker {
-	t.Helper()
-	b, err := broker.New(broker.Config{
-		NodeID:    1,
-		DataDir:   t.TempDir(),
-		Listeners: []protocol.ListenerConfig{{Name: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Addr: "127.0.0.1:0"}},
-		Settings:  map[string]string{"group.initial.rebalance.delay.ms": "0", "skein.admin.address": ""},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
 
 // startTestRegistry starts the registry as skein serve embeds it, on a
 // random port, and waits until it accepts writes.
 func startTestRegistry(t *testing.T) string {
 	t.Helper()
-	b := startBrokerForRegistry(t)
+	b := startTestBroker(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e, err := startEmbeddedRegistry(ctx, map[string]string{config.RegistryAddress: "127.0.0.1:0"}, b, nil, 0, logger)
@@ -147,7 +127,7 @@ func mustSchema(t *testing.T, reg string, args ...string) string {
 // TestEmbeddedRegistryOff checks that an empty skein.registry.address
 // turns the embedded registry off.
 func TestEmbeddedRegistryOff(t *testing.T) {
-	b := startBrokerForRegistry(t)
+	b := startTestBroker(t, nil)
 	e, err := startEmbeddedRegistry(t.Context(), map[string]string{config.RegistryAddress: ""}, b, nil, 0, slog.New(slog.DiscardHandler))
 	if err != nil || e != nil {
 		t.Fatalf("got %v, %v; want no registry", e, err)
