@@ -89,6 +89,9 @@ type RaftStore struct {
 	log  *slog.Logger
 	node *raft.Node
 	sm   *metadataSM
+	// joined is set when this node joined a quorum that existed before
+	// it (its bootstrap file is then ignored).
+	joined bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -215,7 +218,7 @@ func OpenRaftStore(ctx context.Context, cfg RaftStoreConfig) (*RaftStore, error)
 	if err != nil {
 		return nil, fmt.Errorf("metadata quorum: %w", err)
 	}
-	s := &RaftStore{cfg: cfg, log: log, node: node, sm: sm}
+	s := &RaftStore{cfg: cfg, log: log, node: node, sm: sm, joined: rc.Join && fresh}
 	s.ctrlCtx, s.ctrlCancel = context.WithCancel(context.Background())
 	s.contact.last = map[uint64]time.Time{}
 	s.contact.caughtUp = map[uint64]time.Time{}
@@ -270,8 +273,8 @@ func raftDirFresh(dir string) (bool, error) {
 }
 
 // catchUp waits until this member has applied everything committed
-// (Barrier), imports a legacy metadata log, and gives a new quorum its
-// cluster id.
+// (Barrier), imports a legacy metadata log, gives a new quorum its
+// cluster id, and proposes the SCRAM credentials of a bootstrap file.
 func (s *RaftStore) catchUp(ctx context.Context) error {
 	waiting := false
 	for {
@@ -303,7 +306,7 @@ func (s *RaftStore) catchUp(ctx context.Context) error {
 			return fmt.Errorf("metadata quorum: cluster id: %w", err)
 		}
 	}
-	return nil
+	return s.applyBootstrap(ctx, s.joined)
 }
 
 // importLegacy imports the metadata log file that earlier versions kept
@@ -654,6 +657,10 @@ const (
 	// kindInitCluster gives a new quorum its cluster id: applied only
 	// while it has none (the first proposer wins), a no-op after.
 	kindInitCluster byte = 2
+	// kindBootstrap is the SCRAM credentials of a bootstrap file
+	// (skein storage format --add-scram): each is applied only when the
+	// image has no credential for its user and mechanism.
+	kindBootstrap byte = 3
 )
 
 const (
@@ -709,7 +716,7 @@ func decodeMetaEntry(data []byte) (metaEntry, error) {
 		return e, errors.New("metadata entry: bad header")
 	}
 	e.kind = data[1]
-	if e.kind > kindInitCluster {
+	if e.kind > kindBootstrap {
 		return e, fmt.Errorf("metadata entry: unknown kind %d", e.kind)
 	}
 	copy(e.id[:], data[2:metaEntryHeaderLen])
@@ -812,6 +819,12 @@ func (m *metadataSM) Apply(e raft.Entry) error {
 			return nil
 		}
 		next, err = m.image.applyBatch(ent.recs)
+	case kindBootstrap:
+		next, err = applyBootstrapEntry(m.image, ent.recs)
+		if err == nil && next == nil {
+			m.remember(ent.id)
+			return nil // every credential is present
+		}
 	}
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -67,6 +68,21 @@ func NewCredential(mechanism string, salt, saltedPassword []byte, iterations int
 		ServerKey:  hmacSum(h, saltedPassword, "Server Key"),
 		Iterations: iterations,
 	}, nil
+}
+
+// SaltedPassword is Hi(password, salt, iterations) of RFC 5802 (PBKDF2
+// with the mechanism's HMAC), what a client computes and
+// AlterUserScramCredentials carries; NewCredential turns it into the
+// stored credential.
+func SaltedPassword(mechanism, password string, salt []byte, iterations int32) ([]byte, error) {
+	h, err := hashFor(mechanism)
+	if err != nil {
+		return nil, err
+	}
+	if iterations < 1 {
+		return nil, fmt.Errorf("invalid iteration count %d", iterations)
+	}
+	return pbkdf2.Key(h, password, salt, int(iterations), h().Size())
 }
 
 // NewScram returns a SCRAM exchange. lookup finds a user's credential for

@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newConsumeCmd(),
 		newBenchCmd(),
 		newServeCmd(),
+		newStorageCmd(),
 		newTxnCmd(),
 		newRegistryCmd(),
 		newSchemaCmd(),
