@@ -24,7 +24,8 @@ FUZZ_TARGETS := \
 	./raft:FuzzEnvelopes \
 	./schemaregistry:FuzzParseSchema \
 	./schemaregistry:FuzzUsersFile \
-	./internal/config:FuzzReadProperties
+	./internal/config:FuzzReadProperties \
+	./broker:FuzzParseAddScram
 
 .PHONY: all build run test test-go compat compat-deps bench bench-compare fuzz fuzz-seeds kill-test cluster-test cluster-soak vet clean
 

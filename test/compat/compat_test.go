@@ -200,26 +200,44 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dataDir := filepath.Join(tmp, fmt.Sprintf("data-%d", attempt))
 	logPath := filepath.Join(tmp, fmt.Sprintf("skein-%d.log", attempt))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
 	// The schema registry on a free port and no admin server, so that
 	// nothing listens on a fixed port other runs may want.
-	cmd := exec.Command(bin, "serve",
+	b, err := startSkein(logPath, bin, "serve",
 		"--listeners", "PLAINTEXT://"+addr,
 		"--data-dir", dataDir,
 		"--set", fmt.Sprintf("skein.registry.address=127.0.0.1:%d", regPort),
 		"--set", "skein.admin.address=",
 	)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// Own process group (a terminal's Ctrl-C reaches TestMain, which stops
-	// skein in order), and SIGKILL if the test binary dies without doing so
-	// (a panic, go test's -timeout). Pdeathsig follows the thread that
-	// started the process, so that goroutine keeps its thread until the end.
+	if err != nil {
+		return nil, err
+	}
+	b.addr, b.registryURL, b.tmp = addr, fmt.Sprintf("http://127.0.0.1:%d", regPort), tmp
+	if err := b.waitReady(); err != nil {
+		b.kill()
+		return nil, fmt.Errorf("skein serve on %s: %v\n--- skein log ---\n%s", addr, err, b.logTail(60))
+	}
+	return b, nil
+}
+
+// waitReady polls until the broker answers a Metadata request and the
+// registry's port accepts connections, the process exits, or the start-up
+// deadline passes.
+// startSkein starts a skein process (argv) writing its output to
+// logPath, and returns it as a broker whose done closes when it exits.
+// The process has its own process group (a terminal's Ctrl-C reaches
+// TestMain, which stops skein in order) and is SIGKILLed if the test
+// binary dies without doing so (a panic, go test's -timeout): Pdeathsig
+// follows the thread that started the process, so that goroutine keeps
+// its thread until the end.
+func startSkein(logPath string, argv ...string) (*broker, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	b := &broker{addr: addr, registryURL: fmt.Sprintf("http://127.0.0.1:%d", regPort), cmd: cmd, done: make(chan struct{}), logPath: logPath, tmp: tmp}
+	b := &broker{cmd: cmd, done: make(chan struct{}), logPath: logPath}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -236,16 +254,9 @@ func launch(bin, tmp string, attempt int) (*broker, error) {
 	if err := <-started; err != nil {
 		return nil, err
 	}
-	if err := b.waitReady(); err != nil {
-		b.kill()
-		return nil, fmt.Errorf("skein serve on %s: %v\n--- skein log ---\n%s", addr, err, b.logTail(60))
-	}
 	return b, nil
 }
 
-// waitReady polls until the broker answers a Metadata request and the
-// registry's port accepts connections, the process exits, or the start-up
-// deadline passes.
 func (b *broker) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerStartTimeout)
 	defer cancel()

@@ -178,32 +178,11 @@ func startOAuthBroker(t *testing.T) *oauthEnv {
 // runOAuthSkein starts skein serve, waits until its PLAINTEXT listener
 // answers, and stops it (SIGTERM, then SIGKILL) when the test ends.
 func runOAuthSkein(t *testing.T, bin, props string, env *oauthEnv) error {
-	logFile, err := os.Create(env.logPath)
+	b, err := startSkein(env.logPath, bin, "serve", "--config", props, "--log-level", "info")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "serve", "--config", props, "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	done := make(chan struct{})
-	started := make(chan error, 1)
-	var waitErr error
-	go func() {
-		// Pdeathsig follows the thread that started the process.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
-			started <- err
-			return
-		}
-		started <- nil
-		waitErr = cmd.Wait()
-		logFile.Close()
-		close(done)
-	}()
-	if err := <-started; err != nil {
-		return err
-	}
+	cmd, done := b.cmd, b.done
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -220,7 +199,7 @@ func runOAuthSkein(t *testing.T, bin, props string, env *oauthEnv) error {
 		select {
 		case <-done:
 			data, _ := os.ReadFile(env.logPath)
-			return fmt.Errorf("skein exited during start-up: %v\n%s", waitErr, data)
+			return fmt.Errorf("skein exited during start-up: %v\n%s", b.waitErr, data)
 		default:
 		}
 		if err = probeMetadata(ctx, env.plainAddr); err == nil {

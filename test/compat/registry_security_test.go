@@ -11,9 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -136,32 +134,11 @@ func launchHTTPSRegistry(t *testing.T, bin, tmp string, pki *securityPKI, users 
 	if err := os.WriteFile(propsFile, []byte(props), 0o600); err != nil {
 		return nil, "", err
 	}
-	logPath := filepath.Join(dir, "skein.log")
-	logFile, err := os.Create(logPath)
+	b, err := startSkein(filepath.Join(dir, "skein.log"), bin, "serve", "--config", propsFile)
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(bin, "serve", "--config", propsFile)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	b := &broker{addr: addr, registryURL: url, cmd: cmd, done: make(chan struct{}), logPath: logPath, tmp: dir}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that started the process.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
-			started <- err
-			return
-		}
-		started <- nil
-		b.waitErr = cmd.Wait()
-		logFile.Close()
-		close(b.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, "", err
-	}
+	b.addr, b.registryURL, b.tmp = addr, url, dir
 	// waitReady dials the registry's port, whatever the scheme.
 	b.registryURL = fmt.Sprintf("http://127.0.0.1:%d", regPort)
 	if err := b.waitReady(); err != nil {

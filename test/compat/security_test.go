@@ -509,32 +509,12 @@ func launchSecurityBroker(t *testing.T, bin, tmp string, pki *securityPKI, attem
 	if err := os.WriteFile(propsFile, []byte(props), 0o600); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "skein.log")
-	logFile, err := os.Create(logPath)
+	b, err := startSkein(filepath.Join(dir, "skein.log"), bin, "serve", "--config", propsFile)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", propsFile)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	sb.broker = &broker{addr: sb.addrs["PLAINTEXT"], cmd: cmd, done: make(chan struct{}), logPath: logPath, tmp: dir}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that started the process.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
-			started <- err
-			return
-		}
-		started <- nil
-		sb.waitErr = cmd.Wait()
-		logFile.Close()
-		close(sb.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
+	b.addr, b.tmp = sb.addrs["PLAINTEXT"], dir
+	sb.broker = b
 	if err := sb.waitSecurityReady(); err != nil {
 		sb.kill()
 		return nil, fmt.Errorf("skein serve: %v\n--- skein log ---\n%s", err, sb.logTail(60))
