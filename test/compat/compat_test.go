@@ -343,10 +343,13 @@ func (b *broker) kill() {
 	<-b.done
 }
 
-func (b *broker) logTail(n int) string {
-	data, err := os.ReadFile(b.logPath)
+func (b *broker) logTail(n int) string { return logTail(b.logPath, n) }
+
+// logTail returns the last n lines of the log file at path.
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Sprintf("(reading %s: %v)", b.logPath, err)
+		return fmt.Sprintf("(reading %s: %v)", path, err)
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > n {
@@ -411,6 +414,19 @@ func runClient(t *testing.T, name string, argv ...string) {
 func runProgram(t *testing.T, name string, argv []string) {
 	t.Helper()
 	_, b := bootstrap(t)
+	logPath := ""
+	if b != nil {
+		logPath = b.logPath
+	}
+	runProgramLogging(t, name, argv, logPath)
+}
+
+// runProgramLogging runs a client program (argv: the program and all its
+// arguments), logging its output; the test fails when it exits non-zero
+// or outlives clientTimeout, and then shows the tail of the skein log at
+// logPath (if any).
+func runProgramLogging(t *testing.T, name string, argv []string, logPath string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -447,8 +463,8 @@ func runProgram(t *testing.T, name string, argv []string) {
 		} else {
 			t.Errorf("%s: %v (took %v)", name, err, time.Since(start).Round(time.Millisecond))
 		}
-		if b != nil {
-			t.Logf("--- tail of the skein log (%s) ---\n%s", b.logPath, b.logTail(80))
+		if logPath != "" {
+			t.Logf("--- tail of the skein log (%s) ---\n%s", logPath, logTail(logPath, 80))
 		}
 		return
 	}

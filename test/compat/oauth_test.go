@@ -14,9 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,26 +44,6 @@ type oauthEnv struct {
 	caFile                                string
 	goodToken, expiredToken               string // token files
 	logPath                               string
-}
-
-// oauthSkeinBinary returns SKEIN_COMPAT_SKEIN, or skein built into the test's
-// temporary directory (the build cache makes the second build quick).
-func oauthSkeinBinary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("SKEIN_COMPAT_SKEIN"); bin != "" {
-		return bin
-	}
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "skein")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/skein")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/skein: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // oauthBrokerTLS writes a CA and a broker keystore (certificate chain and key,
@@ -106,7 +84,7 @@ func oauthBrokerTLS(t *testing.T, dir string) (keystore, ca string) {
 // server.properties, and runs skein serve until the test ends.
 func startOAuthBroker(t *testing.T) *oauthEnv {
 	t.Helper()
-	bin := oauthSkeinBinary(t)
+	bin := skeinBinary(t)
 	dir := t.TempDir()
 	is := jwttest.New()
 	if err := is.AddRSA("compat-rsa", 2048); err != nil {
@@ -216,52 +194,11 @@ func runOAuthSkein(t *testing.T, bin, props string, env *oauthEnv) error {
 	}
 }
 
-// runOAuthClient runs a check program, logging its output; the test fails
-// when it exits non-zero or outlives clientTimeout.
+// runOAuthClient runs a check program against the OAuth broker (see
+// runProgramLogging).
 func runOAuthClient(t *testing.T, env *oauthEnv, name string, argv ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = compatDir
-	out := &lineLogger{t: t}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	t.Logf("%s: %s", name, strings.Join(cmd.Args, " "))
-	start := time.Now()
-	clientsMu.Lock()
-	err := cmd.Start()
-	if err == nil {
-		clients[cmd.Process.Pid] = true
-	}
-	clientsMu.Unlock()
-	if err == nil {
-		err = cmd.Wait()
-		clientsMu.Lock()
-		delete(clients, cmd.Process.Pid)
-		clientsMu.Unlock()
-	}
-	out.flush()
-	if err != nil {
-		if ctx.Err() != nil {
-			t.Errorf("%s: timed out after %v", name, clientTimeout)
-		} else {
-			t.Errorf("%s: %v (took %v)", name, err, time.Since(start).Round(time.Millisecond))
-		}
-		if data, rerr := os.ReadFile(env.logPath); rerr == nil {
-			lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-			if len(lines) > 80 {
-				lines = lines[len(lines)-80:]
-			}
-			t.Logf("--- tail of the skein log (%s) ---\n%s", env.logPath, strings.Join(lines, "\n"))
-		}
-		return
-	}
-	t.Logf("%s: passed in %v", name, time.Since(start).Round(time.Millisecond))
+	runProgramLogging(t, name, argv, env.logPath)
 }
 
 func TestCompatOAuthJava(t *testing.T) {

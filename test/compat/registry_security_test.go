@@ -34,7 +34,7 @@ func TestCompatRegistryHTTPSBasicPython(t *testing.T) {
 	pass := securitySecret()
 	users := filepath.Join(pki.dir, "registry-users.properties")
 	writeSecurityFile(t, users, []byte("# registry users\nalice: "+pass+",developer\nreader: "+pass+",viewer\n"))
-	bin := securityBinary(t)
+	bin := skeinBinary(t)
 	tmp := t.TempDir()
 	var b *broker
 	var url string

@@ -424,9 +424,10 @@ type securityBroker struct {
 	health     string // the topic the health checks produce to
 }
 
-// securityBinary returns the skein binary: SKEIN_COMPAT_SKEIN, or one
-// built into a temporary directory.
-func securityBinary(t *testing.T) string {
+// skeinBinary returns the skein binary: SKEIN_COMPAT_SKEIN, or one built
+// into the test's temporary directory (the build cache makes later
+// builds quick).
+func skeinBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("SKEIN_COMPAT_SKEIN"); bin != "" {
 		return bin
@@ -446,7 +447,7 @@ func securityBinary(t *testing.T) string {
 
 func startSecurityBroker(t *testing.T, pki *securityPKI) *securityBroker {
 	t.Helper()
-	bin := securityBinary(t)
+	bin := skeinBinary(t)
 	tmp := t.TempDir()
 	var lastErr error
 	// A free port may be taken between finding it and skein binding it:
