@@ -13,7 +13,7 @@ import (
 )
 
 // checkFor polls cond every poll until it holds or total passes.
-func checkFor(t *testing.T, total, poll time.Duration, cond func() error) {
+func checkFor(t testing.TB, total, poll time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(total)
 	for {

@@ -88,7 +88,7 @@ func (tb *testBroker) admin() *kadm.Client {
 	return kadm.NewClient(tb.client())
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx

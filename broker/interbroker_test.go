@@ -35,7 +35,7 @@ import (
 // brokerKeystore writes a PEM keystore for a broker: a certificate for
 // 127.0.0.1 with subject CN=cn, usable as TLS server and client (a broker
 // is both to other brokers), and its key.
-func (ca *rejectCA) brokerKeystore(t *testing.T, dir, cn string) string {
+func (ca *rejectCA) brokerKeystore(t testing.TB, dir, cn string) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -63,7 +63,7 @@ func (ca *rejectCA) brokerKeystore(t *testing.T, dir, cn string) string {
 }
 
 // truststore writes the CA certificate as a PEM truststore.
-func (ca *rejectCA) truststore(t *testing.T, dir string) string {
+func (ca *rejectCA) truststore(t testing.TB, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
@@ -74,7 +74,7 @@ func (ca *rejectCA) truststore(t *testing.T, dir string) string {
 
 // scramRecord is a SCRAM-SHA-512 credential record for user, as
 // AlterUserScramCredentials stores it.
-func scramRecord(t *testing.T, user, password string) MetadataRecord {
+func scramRecord(t testing.TB, user, password string) MetadataRecord {
 	t.Helper()
 	salt := []byte("salt-of-" + user)
 	salted, err := pbkdf2.Key(sha512.New, password, salt, sasl.MinIterations, sha512.Size)
@@ -105,7 +105,7 @@ type secureCluster struct {
 	extra map[string]string
 }
 
-func (sc secureCluster) start(t *testing.T, n int) *testCluster {
+func (sc secureCluster) start(t testing.TB, n int) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	ca := newRejectCA(t, "Inter-broker CA")

@@ -26,7 +26,7 @@ import (
 // testCluster is several in-process brokers, each with its own data
 // directory and listener, sharing one in-memory metadata store.
 type testCluster struct {
-	t        *testing.T
+	t        testing.TB
 	meta     *sharedMetadata
 	dirs     map[int32]string
 	settings map[int32]map[string]string
@@ -39,7 +39,7 @@ type testCluster struct {
 // startCluster starts brokers 1..n; broker 1 is the controller. extra
 // settings apply to every broker; broker i gets rack racks[i-1] when
 // given.
-func startCluster(t *testing.T, n int, extra map[string]string, racks ...string) *testCluster {
+func startCluster(t testing.TB, n int, extra map[string]string, racks ...string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, meta: newSharedMetadata(1), dirs: map[int32]string{}, settings: map[int32]map[string]string{}, brokers: map[int32]*testBroker{}}
 	for id := int32(1); id <= int32(n); id++ {
@@ -362,7 +362,7 @@ func listOffsetsFrom(t *testing.T, tb *testBroker, topicName string, p, currentE
 	return rawRequest(t, tb.dial(), 1, req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 }
 
-func recordsBatch(t *testing.T, value string) []byte {
+func recordsBatch(t testing.TB, value string) []byte {
 	t.Helper()
 	return records.BuildBatch(records.CodecNone, time.Now().UnixMilli(), []records.Record{{Value: []byte(value)}})
 }

@@ -89,7 +89,7 @@ func (c *testCluster) stop(id int32) {
 
 // logBatches returns every batch of a partition's log on a broker, in
 // order, as stored.
-func logBatches(t *testing.T, tb *testBroker, name string, p int32) [][]byte {
+func logBatches(t testing.TB, tb *testBroker, name string, p int32) [][]byte {
 	t.Helper()
 	part := tb.lookupTopic(name).partition(p)
 	var out [][]byte

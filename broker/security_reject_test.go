@@ -36,7 +36,7 @@ type rejectCA struct {
 	key  *ecdsa.PrivateKey
 }
 
-func newRejectCA(t *testing.T, name string) *rejectCA {
+func newRejectCA(t testing.TB, name string) *rejectCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
