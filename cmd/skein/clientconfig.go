@@ -26,6 +26,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/url"
@@ -202,9 +203,20 @@ func clientSecurityOpts(values map[string]string) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// clientTLS reads the ssl.* properties with protocol's PEM keystore and
-// truststore readers.
+// clientTLS reads the ssl.* properties into the kgo option that dials
+// with TLS.
 func clientTLS(values map[string]string) (kgo.Opt, error) {
+	tc, err := clientTLSConfig(values)
+	if err != nil {
+		return nil, err
+	}
+	return kgo.DialTLSConfig(tc), nil
+}
+
+// clientTLSConfig reads the ssl.* properties with protocol's PEM keystore
+// and truststore readers. The configuration names no server: the dialer
+// checks each host it connects to.
+func clientTLSConfig(values map[string]string) (*tls.Config, error) {
 	get := func(k string) string { return strings.TrimSpace(values[k]) }
 	for _, k := range []string{propTruststoreType, propKeystoreType} {
 		if t := get(k); t != "" && !strings.EqualFold(t, "PEM") {
@@ -241,12 +253,8 @@ func clientTLS(values map[string]string) (kgo.Opt, error) {
 	default:
 		return nil, fmt.Errorf("%s: %q is not supported; use https, or empty to skip the host name check", propEndpointID, alg)
 	}
-	// An empty server name lets kgo name the host of each broker it dials.
-	tc, err := cfg.ClientConfig("", verify)
-	if err != nil {
-		return nil, err
-	}
-	return kgo.DialTLSConfig(tc), nil
+	// An empty server name lets the dialer name the host it dials.
+	return cfg.ClientConfig("", verify)
 }
 
 // clientSASL reads sasl.mechanism and its credentials.

@@ -135,6 +135,36 @@ func TestEmbeddedRegistryHTTPSBasic(t *testing.T) {
 		case <-time.After(100 * time.Millisecond): // poll interval
 		}
 	}
+
+	// skein schema with --registry-config: Confluent's client keys, the
+	// certificate as truststore.
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	props := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := props("good.properties", "schema.registry.url="+e.url+"\nbasic.auth.credentials.source=USER_INFO\nschema.registry.basic.auth.user.info=alice:alice-pw\nssl.truststore.location="+caFile+"\n")
+	if out, err := schemaCLI(t, e.url, "get", "--id", "1", "--raw", "--registry-config", good); err != nil || strings.TrimSpace(out) != `"string"` {
+		t.Errorf("schema get with the registry config: %q %v", out, err)
+	}
+	wrong := props("wrong.properties", "basic.auth.user.info=alice:nope\nssl.truststore.location="+caFile+"\n")
+	if _, err := schemaCLI(t, e.url, "get", "--id", "1", "--registry-config", wrong); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("schema get with a wrong password: %v", err)
+	}
+	untrusted := props("untrusted.properties", "basic.auth.user.info=alice:alice-pw\n")
+	if _, err := schemaCLI(t, e.url, "get", "--id", "1", "--registry-config", untrusted); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("schema get without the registry's CA: %v", err)
+	}
+	bad := props("bad.properties", "basic.auth.credentials.source=SASL_INHERIT\n")
+	if _, err := schemaCLI(t, e.url, "get", "--id", "1", "--registry-config", bad); err == nil || !strings.Contains(err.Error(), "basic.auth.credentials.source") {
+		t.Errorf("an unsupported credentials source: %v", err)
+	}
 }
 
 // TestRegistrySecuritySettingsErrors: misconfigured security stops the

@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/skein-streaming/skein/internal/config"
 )
 
 const (
@@ -32,6 +35,94 @@ const (
 type registryFlags struct {
 	url     string
 	timeout time.Duration
+	// config is --registry-config: the registry client properties.
+	config string
+
+	// Set from config on the first request.
+	loaded   bool
+	client   *http.Client
+	userInfo string
+}
+
+// registryConfigEnv names the environment variable that gives the
+// default of --registry-config.
+const registryConfigEnv = "SKEIN_REGISTRY_CONFIG"
+
+// Keys of the registry client properties, as Confluent's schema registry
+// clients name them; each may also carry the prefix "schema.registry.",
+// as serializer configurations write them.
+const (
+	propRegistryURL          = "url"
+	propBasicAuthSource      = "basic.auth.credentials.source"
+	propBasicAuthUserInfo    = "basic.auth.user.info"
+	registryPropertiesPrefix = "schema.registry."
+)
+
+// registryPropertyKeys are the keys read from a registry properties file:
+// the URL, HTTP Basic credentials and the TLS keys of the Kafka client
+// properties (ssl.truststore.*, ssl.keystore.*,
+// ssl.endpoint.identification.algorithm, ssl.enabled.protocols).
+var registryPropertyKeys = []string{
+	propRegistryURL, propBasicAuthSource, propBasicAuthUserInfo,
+	propTruststoreType, propTruststoreLocation, propTruststoreCerts,
+	propKeystoreType, propKeystoreLocation, propKeystoreChain, propKeystoreKey, propKeyPassword,
+	propEndpointID, propEnabledProtocols,
+}
+
+// load reads --registry-config, once. Unknown keys are reported on warn
+// and ignored; invalid values are errors naming their key.
+func (f *registryFlags) load(cmd *cobra.Command) error {
+	if f.loaded {
+		return nil
+	}
+	f.loaded = true
+	f.client = http.DefaultClient
+	if f.config == "" {
+		return nil
+	}
+	file, err := os.Open(f.config)
+	if err != nil {
+		return fmt.Errorf("--registry-config: %w", err)
+	}
+	defer file.Close()
+	props, err := config.ReadProperties(file, f.config)
+	if err != nil {
+		return fmt.Errorf("--registry-config: %w", err)
+	}
+	values := map[string]string{}
+	for _, p := range props {
+		key := strings.TrimPrefix(p.Key, registryPropertiesPrefix)
+		if !slices.Contains(registryPropertyKeys, key) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: line %d: %s is not a known schema registry client config; it is ignored\n", f.config, p.Line, p.Key)
+			continue
+		}
+		values[key] = p.Value
+	}
+	fail := func(err error) error { return fmt.Errorf("%s: %w", f.config, err) }
+	if u := strings.TrimSpace(values[propRegistryURL]); u != "" && !cmd.Flags().Changed("registry") {
+		f.url = u
+	}
+	switch src := strings.ToUpper(strings.TrimSpace(values[propBasicAuthSource])); src {
+	case "", "USER_INFO":
+		if ui := values[propBasicAuthUserInfo]; ui != "" {
+			if !strings.Contains(ui, ":") {
+				return fail(fmt.Errorf("%s: want user:password", propBasicAuthUserInfo))
+			}
+			f.userInfo = ui
+		}
+	case "URL":
+		// The credentials are the URL's user information.
+	default:
+		return fail(fmt.Errorf("%s: %q is not supported; use USER_INFO or URL", propBasicAuthSource, src))
+	}
+	if strings.HasPrefix(strings.ToLower(f.url), "https://") {
+		tc, err := clientTLSConfig(values)
+		if err != nil {
+			return fail(err)
+		}
+		f.client = &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
+	}
+	return nil
 }
 
 func newSchemaCmd() *cobra.Command {
@@ -48,6 +139,11 @@ func newSchemaCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&f.url, "registry", def, "schema registry URL (env "+registryEnv+")")
 	cmd.PersistentFlags().DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit for the command")
+	cmd.PersistentFlags().StringVar(&f.config, "registry-config", os.Getenv(registryConfigEnv),
+		"schema registry client properties (url, basic.auth.user.info, ssl.truststore.location, ssl.keystore.location, …; env "+registryConfigEnv+")")
+	// The schema commands have no --command-config: this replaces the
+	// root's hook.
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return f.load(cmd) }
 	cmd.AddCommand(newSchemaRegisterCmd(f), newSchemaGetCmd(f), newSchemaListCmd(f), newSchemaCheckCmd(f), newSchemaDeleteCmd(f))
 	return cmd
 }
@@ -109,6 +205,9 @@ func (e *registryError) Error() string {
 // do sends a request to the registry and decodes a 200 answer into out
 // (raw bytes when out is *[]byte).
 func (f *registryFlags) do(ctx context.Context, method, path string, in, out any) error {
+	if !f.loaded {
+		return errors.New("schema registry client settings not loaded")
+	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	var body io.Reader
@@ -127,7 +226,10 @@ func (f *registryFlags) do(ctx context.Context, method, path string, in, out any
 	if in != nil {
 		req.Header.Set("Content-Type", registryMediaType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if user, pass, ok := strings.Cut(f.userInfo, ":"); ok {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := f.client.Do(req)
 	if err != nil {
 		return err
 	}
