@@ -76,23 +76,27 @@ func TestReassignThrottle(t *testing.T) {
 		}
 		return got
 	}
-	for id, rates := range brokerRates() {
-		for _, name := range throttleRates {
-			if rates[name] != "1048576" {
-				t.Errorf("broker %d: %s = %q, want 1048576", id, name, rates[name])
+	want := map[string]string{throttleLists[0]: fmt.Sprintf("0:%d", from[0]), throttleLists[1]: fmt.Sprintf("0:%d", to)}
+	applied := func() error {
+		for id, rates := range brokerRates() {
+			for _, name := range throttleRates {
+				if rates[name] != "1048576" {
+					return fmt.Errorf("broker %d: %s = %q, want 1048576", id, name, rates[name])
+				}
 			}
 		}
-	}
-	lists, err := topicThrottleLists(ctx, adm, "moved")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{throttleLists[0]: fmt.Sprintf("0:%d", from[0]), throttleLists[1]: fmt.Sprintf("0:%d", to)}
-	for k, v := range want {
-		if lists[k] != v {
-			t.Errorf("%s = %q, want %q", k, lists[k], v)
+		lists, err := topicThrottleLists(ctx, adm, "moved")
+		if err != nil {
+			return err
 		}
+		for k, v := range want {
+			if lists[k] != v {
+				return fmt.Errorf("%s = %q, want %q", k, lists[k], v)
+			}
+		}
+		return nil
 	}
+	pollConfigs(t, applied)
 
 	// --verify until the move is done; then nothing is left.
 	var verified string
@@ -115,14 +119,17 @@ func TestReassignThrottle(t *testing.T) {
 			t.Fatalf("verify output lacks %q:\n%s", want, verified)
 		}
 	}
-	if lists, err := topicThrottleLists(ctx, adm, "moved"); err != nil || len(lists) != 0 {
-		t.Fatalf("topic throttles left: %v %v", lists, err)
-	}
-	for id, rates := range brokerRates() {
-		if len(rates) != 0 {
-			t.Errorf("broker %d: rates left: %v", id, rates)
+	pollConfigs(t, func() error {
+		if lists, err := topicThrottleLists(ctx, adm, "moved"); err != nil || len(lists) != 0 {
+			return fmt.Errorf("topic throttles left: %v %v", lists, err)
 		}
-	}
+		for id, rates := range brokerRates() {
+			if len(rates) != 0 {
+				return fmt.Errorf("broker %d: rates left: %v", id, rates)
+			}
+		}
+		return nil
+	})
 	// Verifying again changes nothing.
 	again := mustCLI(t, b1, "", "cluster", "reassign", "--verify", "--topic", "moved")
 	if strings.Contains(again, "Clearing") || !strings.Contains(again, "No reassignment of topic moved is in progress.") {
@@ -137,6 +144,27 @@ func TestReassignThrottle(t *testing.T) {
 	} {
 		if _, _, err := cli(t, b1, "", args...); err == nil {
 			t.Errorf("skein %s: no error", strings.Join(args, " "))
+		}
+	}
+}
+
+// pollConfigs polls, for at most 20 s, until check passes: configs are in
+// the metadata log once a command returns, and each broker answers
+// DescribeConfigs from its own copy, which may lag a moment.
+func pollConfigs(t *testing.T, check func() error) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(20 * time.Millisecond): // poll interval
 		}
 	}
 }
