@@ -112,18 +112,29 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *protocol.Request) km
 	return resp
 }
 
+// partitionOf looks a partition up in img, for an operation on it: an
+// unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION with the message
+// saying which.
+func partitionOf(img *MetadataImage, topicName string, p int32) (*TopicImage, PartitionState, int16, string) {
+	t, ok := img.Topics[topicName]
+	if !ok {
+		return nil, PartitionState{}, kerr.UnknownTopicOrPartition.Code, "The topic does not exist"
+	}
+	st, ok := t.Partition(p)
+	if !ok {
+		return nil, PartitionState{}, kerr.UnknownTopicOrPartition.Code, "The partition does not exist"
+	}
+	return t, st, 0, ""
+}
+
 // electLeader runs one election and returns its Kafka error code and
 // message. A compare-and-set that meets a newer state is computed again.
 func (b *Broker) electLeader(ctx context.Context, topicName string, p int32, typ int8) (int16, string) {
 	for attempt := 0; attempt < changeAttempts; attempt++ {
 		img := b.meta.Image()
-		t, ok := img.Topics[topicName]
-		if !ok {
-			return kerr.UnknownTopicOrPartition.Code, "The topic does not exist"
-		}
-		st, ok := t.Partition(p)
-		if !ok {
-			return kerr.UnknownTopicOrPartition.Code, "The partition does not exist"
+		t, st, code, msg := partitionOf(img, topicName, p)
+		if code != 0 {
+			return code, msg
 		}
 		var next PartitionState
 		var kerrv *kerr.Error

@@ -72,13 +72,9 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, r *proto
 func (b *Broker) reassignPartition(ctx context.Context, topicName string, p int32, target []int32, allowRF bool) (int16, string) {
 	for attempt := 0; attempt < changeAttempts; attempt++ {
 		img := b.meta.Image()
-		t, ok := img.Topics[topicName]
-		if !ok {
-			return kerr.UnknownTopicOrPartition.Code, "The topic does not exist"
-		}
-		st, ok := t.Partition(p)
-		if !ok {
-			return kerr.UnknownTopicOrPartition.Code, "The partition does not exist"
+		t, st, code, msg := partitionOf(img, topicName, p)
+		if code != 0 {
+			return code, msg
 		}
 		var next PartitionState
 		if target == nil {

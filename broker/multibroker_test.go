@@ -137,27 +137,7 @@ func (c *testCluster) waitRole(topicName string, p int32, leader, epoch int32) {
 // through broker via.
 func (c *testCluster) createAssigned(via int32, name string, assignment ...[]int32) {
 	c.t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
-	for i, replicas := range assignment {
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, kmsg.CreateTopicsRequestTopicReplicaAssignment{Partition: int32(i), Replicas: replicas})
-	}
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
-	resp, err := req.RequestWith(testCtx(c.t), c.client(via))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if code := resp.Topics[0].ErrorCode; code != 0 {
-		c.t.Fatalf("create %s: %v: %v", name, kerr.ErrorForCode(code), resp.Topics[0].ErrorMessage)
-	}
-	c.waitAll(func(tb *testBroker) error {
-		if t := tb.lookupTopic(name); t == nil || t.numPartitions() != int32(len(assignment)) {
-			return fmt.Errorf("topic %s not live", name)
-		}
-		return nil
-	})
+	c.createWithConfigs(via, name, nil, assignment...)
 }
 
 // setPartition proposes a new state for a partition through the shared
